@@ -1,0 +1,75 @@
+"""The dynamic resources, one type token per Run:ai object.
+
+Property names are the wire names (camelCase), so are the attributes.
+Output-only properties are declared as None so the engine resolves them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from ._providers import (
+    CredentialProvider,
+    DataSourceProvider,
+    InferenceProvider,
+    ProjectProvider,
+)
+
+__all__ = ["RunaiCredential", "RunaiDataSource", "RunaiInference", "RunaiProject"]
+
+
+class RunaiProject(Resource, module="runai", name="Project"):
+    """`pulumi-python:dynamic/runai:Project`"""
+
+    projectId: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    phase: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        outputs = {"projectId": None, "namespace": None, "phase": None}
+        super().__init__(ProjectProvider(), name, {**props, **outputs}, opts)
+
+
+class RunaiCredential(Resource, module="runai", name="Credential"):
+    """`pulumi-python:dynamic/runai:Credential`"""
+
+    assetId: pulumi.Output[str]
+    kubernetesSecretName: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        outputs = {"assetId": None, "kubernetesSecretName": None, "valueDigest": None}
+        super().__init__(CredentialProvider(), name, {**props, **outputs}, opts)
+
+
+class RunaiDataSource(Resource, module="runai", name="DataSource"):
+    """`pulumi-python:dynamic/runai:DataSource`"""
+
+    assetId: pulumi.Output[str]
+    claimName: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        outputs = {"assetId": None, "claimName": props.get("claimName")}
+        super().__init__(DataSourceProvider(), name, {**props, **outputs}, opts)
+
+
+class RunaiInference(Resource, module="runai", name="Inference"):
+    """`pulumi-python:dynamic/runai:Inference`"""
+
+    workloadId: pulumi.Output[str]
+    phase: pulumi.Output[str]
+    url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        outputs = {"workloadId": None, "phase": None, "url": None}
+        super().__init__(InferenceProvider(), name, {**props, **outputs}, opts)

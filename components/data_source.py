@@ -1,0 +1,64 @@
+"""The data source component: a PVC model store in the project."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pulumi
+
+from ._resources import RunaiDataSource
+from .project import Project
+
+__all__ = ["DataSource", "DataSourceArgs"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSourceArgs:
+    """A new PVC of `size` mounted at `mount_path`, or an existing claim."""
+
+    project: Project
+    mount_path: str = "/models"
+    size: str | None = "50Gi"
+    storage_class: str | None = None
+    claim_name: str | None = None
+    existing_pvc: bool = False
+
+
+class DataSource(pulumi.ComponentResource):
+    """A Run:ai PVC data source; inferences mount it by claim name."""
+
+    asset_id: pulumi.Output[str]
+    claim_name: pulumi.Output[str]
+    mount_path: str
+    data_source_name: str
+
+    def __init__(
+        self,
+        name: str,
+        args: DataSourceArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("runai-hf:index:DataSource", name, None, opts)
+
+        props: dict[str, object] = {
+            "name": name,
+            "projectId": args.project.project_id,
+            "clusterId": args.project.cluster_id,
+            "kind": "pvc",
+            "path": args.mount_path,
+            "existingPvc": args.existing_pvc,
+            "readOnly": False,
+        }
+        optional = {
+            "size": args.size,
+            "storageClass": args.storage_class,
+            "claimName": args.claim_name,
+        }
+        props.update({key: value for key, value in optional.items() if value})
+        resource = RunaiDataSource(name, props, pulumi.ResourceOptions(parent=self))
+
+        self.mount_path = args.mount_path
+        self.data_source_name = name
+        self.asset_id = resource.assetId
+        self.claim_name = resource.claimName
+        self.register_outputs({"assetId": self.asset_id, "claimName": self.claim_name})

@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack; rules live in `policies.guardrails`."""

@@ -1,0 +1,203 @@
+"""`python -m preflight --stack NAME`: check a stack offline, or apply it locally.
+
+Without flags it runs the program under the SDK's mock runtime with the stack
+file (no CLI, no network, no credentials), prints the planned resources and
+runs the policy pack; exit status 0 means the stack is valid and breaks no
+mandatory policy, 1 that it does, with the reasons.
+
+`--apply` and `--destroy` drive the local demo: the engine simulation applies
+the stack to a Run:ai emulator on loopback. That is not Pulumi; with the
+Pulumi CLI use `pulumi up --policy-pack policies`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from components.errors import RunaiHFError
+
+from ._plan import display, plan_rows, render_table, resource_json
+from ._policy import Violation, load_pack_config, run_policy_pack
+from ._runtime import ProgramRun, Registration, run_program
+from ._stackfile import SECRET_PLACEHOLDER, StackFile, load_stack_file
+from .engine import EngineError, SimulatedEngine
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SECRET_ENVIRONMENT = {"runai:clientSecret": "RUNAI_CLIENT_SECRET"}
+TOKEN_ENVIRONMENT = "HF_TOKEN"
+
+
+def _token_key(stack_file: StackFile) -> str:
+    raw = stack_file.get(f"{stack_file.project}:credential") or "{}"
+    try:
+        key = str(json.loads(raw).get("tokenKey") or "hfToken")
+    except (json.JSONDecodeError, AttributeError):
+        key = "hfToken"
+    return key if ":" in key else f"{stack_file.project}:{key}"
+
+
+def secret_keys_read(stack_file: StackFile) -> list[str]:
+    """Every secret config key the program reads."""
+    return sorted(
+        {*SECRET_ENVIRONMENT, _token_key(stack_file), *stack_file.secret_keys}
+    )
+
+
+def with_placeholders(stack_file: StackFile) -> StackFile:
+    """The preflight holds no credentials: each secret key gets a placeholder."""
+    missing = {
+        key: SECRET_PLACEHOLDER
+        for key in secret_keys_read(stack_file)
+        if key not in stack_file.config
+    }
+    return stack_file.with_secrets(missing)
+
+
+def _echo_inputs(registration: Registration) -> tuple[str | None, dict[str, Any]]:
+    # A preview's outputs for a new resource are its inputs; what only the
+    # provider knows stays unknown.
+    return (None, dict(registration.inputs)) if registration.custom else (None, {})
+
+
+def plan(stack_file: StackFile) -> ProgramRun:
+    return run_program(
+        PROJECT_DIR, with_placeholders(stack_file), _echo_inputs, preview=True
+    )
+
+
+def _environment(stack_file: StackFile) -> str:
+    environment = stack_file.get(f"{stack_file.project}:environment") or "dev"
+    return "dev" if environment == "local" else environment
+
+
+def check_policies(stack_file: StackFile, run: ProgramRun) -> list[Violation]:
+    pack_config = load_pack_config(PROJECT_DIR / "policies", _environment(stack_file))
+    return run_policy_pack(run.registrations, pack_config=pack_config)
+
+
+def _print_violations(violations: list[Violation]) -> None:
+    if not violations:
+        print("policies: no violations")
+        return
+    print("policies:")
+    for violation in violations:
+        message = violation.message.replace("\n", ": ", 1)
+        print(f"  [{violation.enforcement}] {violation.policy}: {message}")
+
+
+def command_plan(stack_file: StackFile, *, as_json: bool) -> int:
+    run = plan(stack_file)
+    violations = check_policies(stack_file, run)
+    blocking = [v for v in violations if v.enforcement == "mandatory"]
+    if as_json:
+        document = {
+            "stack": stack_file.stack,
+            "resources": [resource_json(r) for r in run.registrations],
+            "violations": [v.as_json() for v in violations],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(f"stack {stack_file.stack}: {len(run.custom())} resources planned")
+        print(render_table(plan_rows(run.registrations)))
+        _print_violations(violations)
+    return 1 if blocking else 0
+
+
+def _require_loopback(stack_file: StackFile) -> None:
+    url = stack_file.get("runai:url") or ""
+    host = urllib.parse.urlparse(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise RunaiHFError(
+            f"runai:url {url!r} is not on this machine: the local demo only applies "
+            "stacks to an emulator on loopback; use `pulumi up` for a control plane"
+        )
+
+
+def _with_environment_secrets(stack_file: StackFile) -> StackFile:
+    wanted = {**SECRET_ENVIRONMENT, _token_key(stack_file): TOKEN_ENVIRONMENT}
+    secrets, missing = {}, []
+    for key, variable in wanted.items():
+        value = os.environ.get(variable)
+        if value:
+            secrets[key] = value
+        elif key not in stack_file.config:
+            missing.append(f"{variable} (for {key})")
+    if missing:
+        raise RunaiHFError("set the environment variables " + ", ".join(missing))
+    return stack_file.with_secrets(secrets)
+
+
+def command_apply(stack_file: StackFile, *, destroy: bool, state: Path) -> int:
+    _require_loopback(stack_file)
+    print(f"local demo: engine simulation, not Pulumi (state in {state})")
+    if not destroy:
+        violations = check_policies(stack_file, plan(stack_file))
+        _print_violations(violations)
+        if any(v.enforcement == "mandatory" for v in violations):
+            return 1
+    engine = SimulatedEngine(
+        program_dir=PROJECT_DIR,
+        stack_file=_with_environment_secrets(stack_file),
+        state_path=state,
+        report=lambda line: print(f"  {line}", flush=True),
+    )
+    summary = engine.destroy() if destroy else engine.up()
+    print(f"done: {summary.counts()}")
+    if not destroy:
+        _print_exports(summary.exports)
+    return 0
+
+
+def _print_exports(exports: dict[str, Any]) -> None:
+    for name, inference in (display(exports.get("inferences")) or {}).items():
+        print(f"inference {name}: {inference.get('phase')} at {inference.get('url')}")
+        print(inference.get("curl") or "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m preflight", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--stack", required=True, help="stack name: stacks/Pulumi.<name>.yaml"
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--apply", action="store_true", help="local demo: apply to the emulator"
+    )
+    mode.add_argument(
+        "--destroy", action="store_true", help="local demo: delete what it made"
+    )
+    parser.add_argument(
+        "--state", type=Path, help="local demo state file (default .state/<stack>.json)"
+    )
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+    try:
+        stack_file = load_stack_file(PROJECT_DIR, args.stack)
+        if args.apply or args.destroy:
+            logging.getLogger("runai_hf").setLevel(logging.INFO)
+            state = args.state or PROJECT_DIR / ".state" / f"{args.stack}.json"
+            return command_apply(stack_file, destroy=args.destroy, state=state)
+        return command_plan(stack_file, as_json=args.json)
+    except (RunaiHFError, EngineError, FileNotFoundError) as error:
+        print(f"preflight: stack {args.stack}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Turn a recorded program run into what people and machines read.
+
+Secret values print as `[secret]`; values the engine learns only when it
+creates a resource print as `(known after apply)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
+
+from ._runtime import Registration
+
+__all__ = ["UNKNOWN_TEXT", "display", "plan_rows", "render_table", "resource_json"]
+
+UNKNOWN_TEXT = "(known after apply)"
+SECRET_TEXT = "[secret]"
+PROVIDER_KEY = "__provider"
+
+
+def display(value: Any) -> Any:
+    """A JSON-ready copy with secrets masked and unknowns spelled out."""
+    if rpc.is_rpc_secret(value):
+        return SECRET_TEXT
+    if isinstance(value, Unknown):
+        return UNKNOWN_TEXT
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: display(item) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [display(item) for item in value]
+    return value
+
+
+def resource_json(registration: Registration) -> dict[str, Any]:
+    inputs = {
+        key: display(value)
+        for key, value in registration.inputs.items()
+        if key != PROVIDER_KEY
+    }
+    return {
+        "urn": registration.urn,
+        "type": registration.type,
+        "name": registration.name,
+        "parent": registration.parent,
+        "inputs": inputs,
+    }
+
+
+def _component_names(registrations: Iterable[Registration]) -> dict[str, str]:
+    return {r.urn: r.name for r in registrations if not r.custom}
+
+
+def _gpus(spec: dict[str, Any]) -> str:
+    compute = spec.get("compute") or {}
+    if compute.get("gpuRequestType") == "portion":
+        return f"{compute.get('gpuPortionRequest')} of 1"
+    if compute.get("gpuRequestType") == "memory":
+        return f"{compute.get('gpuMemoryRequest')} memory"
+    return str(compute.get("gpuDevicesRequest", 0))
+
+
+def _replicas(spec: dict[str, Any]) -> str:
+    scaling = spec.get("autoscaling") or {}
+    low, high = scaling.get("minReplicas", 1), scaling.get("maxReplicas")
+    metric = scaling.get("metric")
+    text = str(low) if high in (None, low) else f"{low}-{high}"
+    return f"{text} ({metric})" if metric else text
+
+
+def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
+    """One row per resource the engine would create, in registration order."""
+    components = _component_names(registrations)
+    rows = []
+    for registration in registrations:
+        if not registration.custom:
+            continue
+        inputs = display(registration.inputs)
+        spec = inputs.get("spec") or {}
+        row = {
+            "component": components.get(registration.parent, "-"),
+            "type": registration.type.rsplit(":", 1)[-1],
+            "name": registration.name,
+            "model": inputs.get("model", "-"),
+            "server": inputs.get("server", "-"),
+            "gpus": "-",
+            "replicas": "-",
+            "priority": "-",
+            "access": "-",
+        }
+        if spec:
+            row.update(
+                gpus=_gpus(spec),
+                replicas=_replicas(spec),
+                priority=f"{spec.get('priorityClass')} ({spec.get('preemptibility')})",
+                access=(spec.get("servingPort") or {}).get("authorizationType", "-"),
+            )
+        elif "quotas" in inputs:
+            row["gpus"] = ", ".join(
+                f"{quota.get('gpu')} on {quota.get('nodePool')}"
+                for quota in inputs["quotas"]
+            )
+        rows.append({key: str(value) for key, value in row.items()})
+    return rows
+
+
+_HEADINGS = {
+    "component": "COMPONENT",
+    "type": "TYPE",
+    "name": "NAME",
+    "model": "MODEL",
+    "server": "SERVER",
+    "gpus": "GPUS",
+    "replicas": "REPLICAS",
+    "priority": "PRIORITY",
+    "access": "ENDPOINT ACCESS",
+}
+
+
+def render_table(rows: list[dict[str, str]]) -> str:
+    widths = {
+        key: max([len(heading)] + [len(row[key]) for row in rows])
+        for key, heading in _HEADINGS.items()
+    }
+    lines = ["  ".join(h.ljust(widths[k]) for k, h in _HEADINGS.items()).rstrip()]
+    for row in rows:
+        lines.append("  ".join(row[k].ljust(widths[k]) for k in _HEADINGS).rstrip())
+    return "\n".join(lines)

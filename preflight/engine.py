@@ -1,0 +1,317 @@
+"""A stand-in for the Pulumi engine's part with dynamic resources. It is not Pulumi.
+
+It runs the program under the SDK's mock runtime and, as each dynamic
+resource registers, unpickles its provider from `__provider` (exactly what the
+engine's provider host does), configures it with the stack's config and calls
+`check`, then `create`, or `diff` and `update` or a replacement against the
+previous run. Outputs flow back to the program, so dependants see them. Once
+the program finishes, resources it no longer declares are deleted in reverse
+dependency order.
+
+State is a local JSON file. Secret inputs are never written: they are stored
+as `[secret]`, which is enough because the providers keep only a digest of a
+secret in their outputs and diff on that.
+
+What it does not do: previews with a plan, refresh, imports, protect, aliases,
+parallelism limits, or any non-dynamic resource type.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dill
+from pulumi.dynamic import ConfigureRequest, ResourceProvider
+from pulumi.dynamic.config import Config as DynamicConfig
+from pulumi.runtime import rpc
+
+from ._runtime import Registration, run_program
+from ._stackfile import SECRET_PLACEHOLDER, StackFile
+
+__all__ = ["EngineError", "RunSummary", "SimulatedEngine"]
+
+logger = logging.getLogger("runai_hf.engine")
+
+DYNAMIC_PREFIX = "pulumi-python:dynamic"
+PROVIDER_KEY = "__provider"
+STATE_VERSION = 1
+
+
+class EngineError(Exception):
+    """A resource operation failed; the state keeps everything that succeeded."""
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """What one `up` or `destroy` did, counted per operation."""
+
+    created: list[str] = dataclasses.field(default_factory=list)
+    updated: list[str] = dataclasses.field(default_factory=list)
+    replaced: list[str] = dataclasses.field(default_factory=list)
+    deleted: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    exports: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.replaced or self.deleted)
+
+    def counts(self) -> str:
+        parts = [
+            f"{len(getattr(self, kind))} {kind}"
+            for kind in ("created", "updated", "replaced", "deleted", "unchanged")
+            if getattr(self, kind)
+        ]
+        return ", ".join(parts) or "nothing to do"
+
+
+def _provider_from(blob: str) -> ResourceProvider:
+    provider: ResourceProvider = dill.loads(base64.b64decode(blob))
+    return provider
+
+
+def _plain(inputs: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Inputs without secret wrappers, and which top-level keys were secret."""
+    secret_keys = {key for key, value in inputs.items() if rpc.is_rpc_secret(value)}
+    plain = {
+        key: rpc.unwrap_rpc_secret(value) if key in secret_keys else value
+        for key, value in inputs.items()
+    }
+    return plain, secret_keys
+
+
+def _redacted(values: dict[str, Any], secret_keys: set[str]) -> dict[str, Any]:
+    return {
+        key: SECRET_PLACEHOLDER if key in secret_keys else value
+        for key, value in values.items()
+    }
+
+
+class _State:
+    """The state file: resources by URN, saved after every change."""
+
+    def __init__(self, path: Path, stack: str) -> None:
+        self.path = path
+        self.stack = stack
+        self.lock = threading.Lock()
+        self.resources: dict[str, dict[str, Any]] = {}
+        if path.is_file():
+            loaded = json.loads(path.read_text())
+            self.resources = dict(loaded.get("resources") or {})
+
+    def put(self, urn: str, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.resources[urn] = entry
+            self._save()
+
+    def drop(self, urn: str) -> None:
+        with self.lock:
+            self.resources.pop(urn, None)
+            self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "version": STATE_VERSION,
+            "stack": self.stack,
+            "note": "local demo state written by preflight's engine simulation; "
+            "this is not Pulumi state",
+            "resources": self.resources,
+        }
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(document, indent=2, sort_keys=True))
+        os.replace(temporary, self.path)
+
+
+class SimulatedEngine:
+    """Apply and destroy a stack's dynamic resources against a live control plane."""
+
+    def __init__(
+        self,
+        *,
+        program_dir: Path,
+        stack_file: StackFile,
+        state_path: Path,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.program_dir = program_dir
+        self.stack_file = stack_file
+        self.state = _State(state_path, stack_file.stack)
+        self.report = report or (lambda line: None)
+        self._summary = RunSummary()
+
+    def up(self) -> RunSummary:
+        """Make the control plane match the program; return what changed."""
+        self._summary = RunSummary()
+        previous = dict(self.state.resources)
+        run = run_program(
+            self.program_dir, self.stack_file, self._register, preview=False
+        )
+        declared = {r.urn for r in run.registrations if r.custom}
+        stale = {urn: entry for urn, entry in previous.items() if urn not in declared}
+        self._delete_in_order(stale)
+        self._summary.exports = {key: value for key, (value, _) in run.exports.items()}
+        return self._summary
+
+    def destroy(self) -> RunSummary:
+        """Delete everything the state holds, dependants first."""
+        self._summary = RunSummary()
+        self._delete_in_order(dict(self.state.resources))
+        return self._summary
+
+    def _provider(self, blob: str) -> ResourceProvider:
+        provider = _provider_from(blob)
+        provider.configure(
+            ConfigureRequest(
+                DynamicConfig(dict(self.stack_file.config), self.stack_file.project)
+            )
+        )
+        return provider
+
+    def _register(
+        self, registration: Registration
+    ) -> tuple[str | None, dict[str, Any]]:
+        if not registration.custom:
+            return None, {}
+        if not registration.type.startswith(DYNAMIC_PREFIX):
+            raise EngineError(
+                f"{registration.type} {registration.name}: the local demo applies only "
+                "Run:ai dynamic resources; use `pulumi up` for this stack"
+            )
+        inputs, secret_keys = _plain(registration.inputs)
+        blob = str(inputs.pop(PROVIDER_KEY))
+        provider = self._provider(blob)
+        label = f"{registration.type.rsplit(':', 1)[-1]} {registration.name}"
+
+        old = self.state.resources.get(registration.urn)
+        checked = self._check(provider, label, old, inputs)
+        started = time.monotonic()
+        if old is None:
+            id_, outputs = self._create(provider, label, checked)
+            self._summary.created.append(label)
+            verb = "created"
+        else:
+            id_, outputs, verb = self._change(provider, label, old, checked)
+        if verb != "unchanged":
+            self.report(f"{label}: {verb} in {time.monotonic() - started:.1f} s")
+
+        entry = {
+            "type": registration.type,
+            "name": registration.name,
+            "id": id_,
+            "provider": blob,
+            "dependencies": registration.dependencies,
+            "secretKeys": sorted(secret_keys),
+            "inputs": _redacted(checked, secret_keys),
+            "outputs": _redacted(outputs, secret_keys),
+        }
+        self.state.put(registration.urn, entry)
+        return id_, {**outputs, PROVIDER_KEY: blob}
+
+    def _check(
+        self,
+        provider: ResourceProvider,
+        label: str,
+        old: dict[str, Any] | None,
+        inputs: dict[str, Any],
+    ) -> dict[str, Any]:
+        result = provider.check((old or {}).get("inputs") or {}, inputs)
+        if result.failures:
+            reasons = "; ".join(f"{f.property}: {f.reason}" for f in result.failures)
+            raise EngineError(f"{label}: invalid inputs: {reasons}")
+        return dict(result.inputs or {})
+
+    def _create(
+        self, provider: ResourceProvider, label: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        self.report(f"{label}: creating")
+        try:
+            result = provider.create(inputs)
+        except Exception as error:
+            raise EngineError(f"{label}: create failed: {error}") from error
+        return str(result.id), dict(result.outs or {})
+
+    def _change(
+        self,
+        provider: ResourceProvider,
+        label: str,
+        old: dict[str, Any],
+        news: dict[str, Any],
+    ) -> tuple[str, dict[str, Any], str]:
+        diff = provider.diff(old["id"], old["outputs"], news)
+        if not diff.changes:
+            self._summary.unchanged.append(label)
+            return old["id"], old["outputs"], "unchanged"
+        if diff.replaces:
+            self.report(
+                f"{label}: replacing because {', '.join(diff.replaces)} changed"
+            )
+            id_, outputs = self._replace(
+                provider,
+                label,
+                old,
+                news,
+                delete_first=bool(diff.delete_before_replace),
+            )
+            self._summary.replaced.append(label)
+            return id_, outputs, f"replaced ({', '.join(diff.replaces)})"
+        self.report(f"{label}: updating")
+        try:
+            result = provider.update(old["id"], old["outputs"], news)
+        except Exception as error:
+            raise EngineError(f"{label}: update failed: {error}") from error
+        self._summary.updated.append(label)
+        return old["id"], dict(result.outs or {}), "updated"
+
+    def _replace(
+        self,
+        provider: ResourceProvider,
+        label: str,
+        old: dict[str, Any],
+        news: dict[str, Any],
+        *,
+        delete_first: bool,
+    ) -> tuple[str, dict[str, Any]]:
+        old_provider = self._provider(old["provider"])
+        if delete_first:
+            old_provider.delete(old["id"], old["outputs"])
+        id_, outputs = self._create(provider, label, news)
+        if not delete_first:
+            try:
+                old_provider.delete(old["id"], old["outputs"])
+            except Exception as error:
+                raise EngineError(
+                    f"{label}: deleting the replaced object failed: {error}"
+                ) from error
+        return id_, outputs
+
+    def _delete_in_order(self, entries: dict[str, dict[str, Any]]) -> None:
+        remaining = dict(entries)
+        while remaining:
+            needed = {
+                dependency
+                for entry in remaining.values()
+                for dependency in entry.get("dependencies") or []
+            }
+            leaves = [urn for urn in remaining if urn not in needed] or list(remaining)
+            for urn in leaves:
+                entry = remaining.pop(urn)
+                label = f"{entry['type'].rsplit(':', 1)[-1]} {entry['name']}"
+                self.report(f"{label}: deleting")
+                try:
+                    self._provider(entry["provider"]).delete(
+                        entry["id"], entry["outputs"]
+                    )
+                except Exception as error:
+                    raise EngineError(f"{label}: delete failed: {error}") from error
+                self.state.drop(urn)
+                self._summary.deleted.append(label)
