@@ -1,0 +1,145 @@
+"""`python -m preflight`: the offline plan, its JSON, and its exit status."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT_DIR
+from preflight.__main__ import main
+
+PRODUCT_TYPES = "pulumi-python:dynamic/runai:"
+
+
+@pytest.fixture
+def scratch_stack() -> Iterator[tuple[str, Path]]:
+    """A copy of the local stack file under a throwaway stack name."""
+    name = "scratch-test"
+    path = PROJECT_DIR / "stacks" / f"Pulumi.{name}.yaml"
+    shutil.copy(PROJECT_DIR / "stacks" / "Pulumi.local.yaml", path)
+    yield name, path
+    path.unlink(missing_ok=True)
+
+
+def edit(path: Path, key: str, change: object) -> None:
+    document = yaml.safe_load(path.read_text())
+    if callable(change):
+        change(document["config"][key])
+    else:
+        document["config"][key] = change
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_prod_json_lists_the_inference_with_its_references(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["--stack", "prod", "--json"])
+
+    document = json.loads(capsys.readouterr().out)
+    inference = [
+        r for r in document["resources"] if r["type"] == PRODUCT_TYPES + "Inference"
+    ][0]["inputs"]
+    token = [
+        v for v in inference["spec"]["environmentVariables"] if v["name"] == "HF_TOKEN"
+    ]
+    assert status == 0
+    assert document["stack"] == "prod" and document["violations"] == []
+    assert inference["project"] == "llm-prod" and "projectId" in inference
+    assert inference["credential"] == "hf-token"
+    assert token[0]["secret"]["key"] == "HF_TOKEN" and "value" not in token[0]
+    assert inference["modelStore"] == "llama-weights"
+    assert inference["spec"]["storage"]["pvc"][0]["path"] == "/models"
+    assert set(document["resources"][0]) == {"urn", "type", "name", "parent", "inputs"}
+
+
+def test_json_masks_secrets(
+    capsys: pytest.CaptureFixture[str], scratch_stack: tuple[str, Path]
+) -> None:
+    name, path = scratch_stack
+    edit(path, "runai-hf:hfToken", {"secure": "v1:ciphertext-from-the-cli"})
+
+    main(["--stack", name, "--json"])
+
+    out = capsys.readouterr().out
+    credential = [
+        r
+        for r in json.loads(out)["resources"]
+        if r["type"] == PRODUCT_TYPES + "Credential"
+    ][0]
+    assert credential["inputs"]["value"] == "[secret]"
+    assert "ciphertext" not in out
+
+
+def test_local_prints_the_plan_table(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--stack", "local"])
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "ENDPOINT ACCESS" in out
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in out and "0.5 of 1" in out
+    assert "medium (preemptible)" in out
+
+
+def test_two_hour_initialization_timeout_fails_naming_the_key(
+    capsys: pytest.CaptureFixture[str], scratch_stack: tuple[str, Path]
+) -> None:
+    name, path = scratch_stack
+    edit(
+        path,
+        "runai-hf:inferences",
+        lambda items: items[0].update(initializationTimeout="2h"),
+    )
+
+    status = main(["--stack", name])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "runai-hf:inferences[0].initializationTimeout: 7200 s is outside" in err
+
+
+def test_mandatory_violation_fails_with_the_reason(
+    capsys: pytest.CaptureFixture[str], scratch_stack: tuple[str, Path]
+) -> None:
+    name, path = scratch_stack
+    edit(
+        path,
+        "runai-hf:inferences",
+        lambda items: items[0].update(
+            priority="very-high", preemptibility=None, gpu={"devices": 2}
+        ),
+    )
+
+    status = main(["--stack", name])
+
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "[mandatory] non-preemptible-within-deserved-quota" in out
+    assert "needs 2 GPUs at max replicas but the deserved quota is 1" in out
+
+
+def test_unknown_stack_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--stack", "nope"])
+
+    assert status == 1
+    assert "known stacks are local, prod" in capsys.readouterr().err
+
+
+def test_runs_as_a_module_without_network_or_credentials() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "preflight", "--stack", "prod", "--json"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["stack"] == "prod"
