@@ -10,10 +10,11 @@ real dynamic providers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +76,23 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-def _ensure_event_loop() -> None:
-    # Registrations run on executor threads; deserializing resource
-    # references there needs an event loop of that thread's own.
+@contextlib.contextmanager
+def _thread_event_loop() -> Iterator[None]:
+    # Registrations run on executor threads; (de)serializing there needs an
+    # event loop of that thread's own, closed again so none leaks.
     try:
         asyncio.get_event_loop()
+        yield
+        return
     except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
+        pass
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -97,26 +108,26 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
 
-        _ensure_event_loop()
-        registration = Registration(
-            urn=urn,
-            type=request.type,
-            name=request.name,
-            custom=bool(request.custom),
-            parent=request.parent,
-            dependencies=list(request.dependencies),
-            inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
-        )
-        id_, state = self.handler(registration)
-        registration.id, registration.outputs = id_, dict(state)
-        self.registrations.append(registration)
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(
-            urn, id_ or "", state
-        )
-        serialized = _sync_await(rpc.serialize_properties(state, {}))
-        return resource_pb2.RegisterResourceResponse(
-            urn=urn, id=id_ or "", object=serialized
-        )
+        with _thread_event_loop():
+            registration = Registration(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+            )
+            id_, state = self.handler(registration)
+            registration.id, registration.outputs = id_, dict(state)
+            self.registrations.append(registration)
+            self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(
+                urn, id_ or "", state
+            )
+            serialized = _sync_await(rpc.serialize_properties(state, {}))
+            return resource_pb2.RegisterResourceResponse(
+                urn=urn, id=id_ or "", object=serialized
+            )
 
 
 def reset_runtime() -> None:

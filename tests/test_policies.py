@@ -7,9 +7,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from conftest import PROJECT_DIR
 from pulumi.runtime import proto
 
-from conftest import PROJECT_DIR
 from preflight._policy import run_policy_pack
 from preflight._runtime import Registration
 
