@@ -10,6 +10,7 @@ and are cached per (url, client id) until shortly before they expire, so a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ._values import normalize
 from .errors import (
     ApiError,
     ConflictError,
@@ -79,7 +81,7 @@ class ConnectionSettings:
         return cls(str(url).rstrip("/"), str(client_id), str(secret))
 
 
-_tokens: dict[tuple[str, str], tuple[str, float]] = {}
+_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
@@ -139,7 +141,7 @@ class RunaiClient:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             reraise=True,
         )
         try:
@@ -161,6 +163,9 @@ class RunaiClient:
         json: Any,
         params: Mapping[str, Any] | None,
     ) -> Any:
+        # The engine hands providers every number as a float; the API wants
+        # integers where its schema says integer.
+        json = normalize(json) if json is not None else None
         response = self._http.request(
             method, path, json=json, params=params, headers=self._auth(refresh=False)
         )
@@ -177,7 +182,8 @@ class RunaiClient:
         return response.json()
 
     def _auth(self, *, refresh: bool) -> dict[str, str]:
-        key = (self._settings.url, self._settings.client_id)
+        secret = hashlib.sha256(self._settings.client_secret.encode()).hexdigest()
+        key = (self._settings.url, self._settings.client_id, secret)
         with _tokens_lock:
             cached = _tokens.get(key)
             if refresh or cached is None or cached[1] <= time.monotonic():

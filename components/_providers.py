@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from pulumi.dynamic import (
 )
 
 from ._client import ConnectionSettings, RunaiClient
+from ._values import normalize
 from .errors import NotFoundError, RunaiHFError, WorkloadError
 
 __all__ = [
@@ -75,15 +75,20 @@ _DEFAULT_READY_TIMEOUT = 600.0
 """Knative's default progress deadline, used when no initialization timeout is set."""
 
 
-def normalize(value: Any) -> Any:
-    """Integral floats back to ints, recursively: the engine sends 2 as 2.0."""
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, Mapping):
-        return {key: normalize(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalize(item) for item in value]
-    return value
+def _diff_result(changes: object, replaces: list[str]) -> DiffResult:
+    # Names are pinned (they are the declared names), and Run:ai keeps names
+    # unique: a replacement must delete the old object before it creates.
+    # TODO: auto-named objects (logical name plus a random suffix) would allow
+    # create-before-delete and so a replacement without downtime; until then
+    # a replaced inference is briefly unavailable.
+    return DiffResult(
+        changes=bool(changes), replaces=replaces, delete_before_replace=bool(replaces)
+    )
+
+
+def _ready_timeout(props: Mapping[str, Any]) -> float:
+    serving = (props.get("spec") or {}).get("servingConfiguration") or {}
+    return float(serving.get("initializationTimeoutSeconds") or _DEFAULT_READY_TIMEOUT)
 
 
 def secret_digest(value: str) -> str:
@@ -251,7 +256,7 @@ class ProjectProvider(_RunaiProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = _changed(olds, news, self._replace_keys)
         changes = replaces + _changed(olds, news, self._update_keys)
-        return DiffResult(changes=bool(changes), replaces=replaces)
+        return _diff_result(changes, replaces)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
@@ -419,7 +424,7 @@ class CredentialProvider(_AssetProvider):
         keys = ["name", "projectId", "clusterId", "key", "valueDigest"]
         replaces = _changed(olds, news, keys)
         changes = replaces + _changed(olds, news, ["description"])
-        return DiffResult(changes=bool(changes), replaces=replaces)
+        return _diff_result(changes, replaces)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
@@ -451,7 +456,6 @@ class DataSourceProvider(_AssetProvider):
     _replace_keys: ClassVar[list[str]] = [
         "projectId",
         "clusterId",
-        "claimName",
         "existingPvc",
         "readOnly",
         "size",
@@ -498,8 +502,12 @@ class DataSourceProvider(_AssetProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = _changed(olds, news, self._replace_keys)
+        # The claim name is an output when Run:ai chose it; only a name the
+        # user asks for can differ from it.
+        if news.get("claimName") and news["claimName"] != olds.get("claimName"):
+            replaces.append("claimName")
         changes = replaces + _changed(olds, news, self._update_keys)
-        return DiffResult(changes=bool(changes), replaces=replaces)
+        return _diff_result(changes, replaces)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
@@ -622,7 +630,7 @@ class InferenceProvider(_RunaiProvider):
                 replaces.append(f"spec.{key}")
         changes = replaces or _changed(old_spec, new_spec, spec_keys)
         extra = _changed(olds, news, ["model", "server"])
-        return DiffResult(changes=bool(changes or extra), replaces=replaces)
+        return _diff_result(changes or extra, replaces)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
@@ -631,11 +639,73 @@ class InferenceProvider(_RunaiProvider):
         patch = {
             key: spec.get(key) for key in spec if key in INFERENCE_UPDATABLE_SPEC_FIELDS
         }
+        path = f"/api/v1/workloads/inferences/{id_}"
         with self.client() as client:
-            client.patch(f"/api/v1/workloads/inferences/{id_}", {"spec": patch})
+            before = {revision["id"] for revision in self._revisions(client, id_)}
+            client.patch(path, {"spec": patch})
             logger.info("inference %s: update submitted", news["name"])
+            self._wait_rollout(client, news, id_, before)
             workload = self._wait_running(client, news, id_)
         return UpdateResult(self._outputs(news, id_, workload))
+
+    @staticmethod
+    def _revisions(client: RunaiClient, workload_id: str) -> list[dict[str, Any]]:
+        path = f"/api/v1/workloads/inferences/{workload_id}/revisions"
+        try:
+            answer = client.get(path)
+        except NotFoundError:
+            # Clusters before 2.21 have no revisions API; the workload phase
+            # is then all there is to follow.
+            return []
+        return list(answer.get("revisions") or [])
+
+    def _wait_rollout(
+        self,
+        client: RunaiClient,
+        props: Mapping[str, Any],
+        workload_id: str,
+        before: set[str],
+    ) -> None:
+        """Wait until one revision serves: the new one, or the old if none came."""
+        name = str(props["name"])
+        timeout = _ready_timeout(props)
+        started = time.monotonic()
+        polls: dict[str, Any] = {"count": 0, "last": ""}
+
+        def settled() -> bool | None:
+            polls["count"] += 1
+            revisions = self._revisions(client, workload_id)
+            if not revisions:
+                return True
+            newest = max(
+                revisions, key=lambda revision: revision.get("createdAt") or ""
+            )
+            phase = newest.get("phase") or "Unknown"
+            report = f"{newest.get('name')} {phase}"
+            if report != polls["last"]:
+                elapsed = time.monotonic() - started
+                logger.info(
+                    "inference %s: revision %s after %.0f s", name, report, elapsed
+                )
+                polls["last"] = report
+            if phase == "Failed":
+                raise WorkloadError(
+                    name=name,
+                    phase=phase,
+                    phase_message=newest.get("phaseMessage") or "",
+                    reason=f"revision {newest.get('name')} failed; the previous one "
+                    "still serves",
+                )
+            fresh = newest["id"] not in before or polls["count"] > 2
+            return phase == "Running" and len(revisions) == 1 and fresh or None
+
+        if not self.wait(settled, timeout=timeout):
+            raise WorkloadError(
+                name=name,
+                phase="Updating",
+                phase_message=polls["last"],
+                reason=f"the new revision did not take over within {timeout:.0f} s",
+            )
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         self.delete_path(f"/api/v1/workloads/inferences/{id_}")
@@ -645,12 +715,7 @@ class InferenceProvider(_RunaiProvider):
         self, client: RunaiClient, props: Mapping[str, Any], workload_id: str
     ) -> Any:
         name = str(props["name"])
-        timeout = float(
-            ((props.get("spec") or {}).get("servingConfiguration") or {}).get(
-                "initializationTimeoutSeconds"
-            )
-            or _DEFAULT_READY_TIMEOUT
-        )
+        timeout = _ready_timeout(props)
         started = time.monotonic()
         seen: dict[str, Any] = {"phase": "Unknown", "phaseMessage": ""}
 

@@ -283,6 +283,7 @@ class SimulatedEngine:
     ) -> tuple[str, dict[str, Any]]:
         old_provider = self._provider(old["provider"])
         if delete_first:
+            self.report(f"{label}: deleting the old one first")
             old_provider.delete(old["id"], old["outputs"])
         id_, outputs = self._create(provider, label, news)
         if not delete_first:

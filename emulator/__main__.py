@@ -1,0 +1,106 @@
+"""`python -m emulator`: serve the emulated Run:ai control plane.
+
+The start-up lines go to stdout, one fact per line, so a script can read them:
+
+    emulator: listening on http://127.0.0.1:8787
+    emulator: cluster id <uuid>
+    emulator: client id emulator-admin
+    emulator: client secret <secret>
+
+Request logs go to stderr. Stop the server with Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ._server import bind, serve_forever, url_of
+from ._state import DEFAULT_CLIENT_ID, DEFAULT_CLUSTER_ID, Emulator, StartupError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, open the database, print the start-up lines, serve."""
+    options = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        emulator = Emulator.open(
+            options.db,
+            speed=options.speed,
+            client_id=options.client_id,
+            client_secret=options.client_secret,
+            cluster_id=options.cluster_id,
+            token_ttl=options.token_ttl,
+        )
+    except (StartupError, ValueError) as error:
+        print(f"emulator: cannot start: {error}", file=sys.stderr)
+        return 2
+
+    try:
+        sock = bind(options.host, options.port)
+    except OSError as error:
+        emulator.close()
+        print(
+            f"emulator: cannot listen on {options.host}:{options.port}: {error}",
+            file=sys.stderr,
+        )
+        return 2
+
+    settings = emulator.settings
+    for line in (
+        f"listening on {url_of(sock)}",
+        f"cluster id {settings.cluster_id}",
+        f"client id {settings.client_id}",
+        f"client secret {settings.client_secret}",
+    ):
+        print(f"emulator: {line}", flush=True)
+    serve_forever(emulator, sock)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulator",
+        description="Emulate the NVIDIA Run:ai control-plane REST API on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    parser.add_argument("--port", type=int, default=8787, help="0 picks a free port")
+    parser.add_argument(
+        "--db",
+        default="runai-emulator.db",
+        help="SQLite file holding the state (default: %(default)s in the cwd)",
+    )
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
+    parser.add_argument(
+        "--client-secret",
+        default=None,
+        help="default: $RUNAI_CLIENT_SECRET, else one generated and kept in the db",
+    )
+    parser.add_argument(
+        "--cluster-id",
+        default=None,
+        help=f"UUID of the cluster of a new db (default: {DEFAULT_CLUSTER_ID})",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="divide every lifecycle duration by this factor (default: 1.0)",
+    )
+    parser.add_argument(
+        "--token-ttl",
+        type=int,
+        default=3600,
+        help="access token lifetime in seconds (default: %(default)s)",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""What the emulator keeps about each object, one dataclass per kind.
+
+Records hold facts (names, requested specs, event times), never derived state:
+phases, quota usage and URLs are computed from them on every read. Each record
+is stored as one JSON document, so adding a field with a default keeps old
+database files readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+__all__ = [
+    "Asset",
+    "Department",
+    "Inference",
+    "Json",
+    "NodePool",
+    "Project",
+    "Record",
+    "Revision",
+]
+
+Json = dict[str, Any]
+
+
+@dataclasses.dataclass
+class Record:
+    """A stored object: `kind` names its table row type, `id` is its key."""
+
+    kind: ClassVar[str]
+    id: str
+
+    def to_json(self) -> Json:
+        """The record as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class NodePool(Record):
+    """A seeded node pool; `gpus` is its capacity, which the API never shows."""
+
+    kind: ClassVar[str] = "node_pool"
+    name: str
+    gpus: float
+    is_default: bool
+    created_at: float
+
+
+@dataclasses.dataclass
+class Department(Record):
+    """A seeded department, the parent of projects created without `parentId`."""
+
+    kind: ClassVar[str] = "department"
+    name: str
+    created_at: float
+
+
+@dataclasses.dataclass
+class Project(Record):
+    """A project as created or last replaced by PUT."""
+
+    kind: ClassVar[str] = "project"
+    name: str
+    cluster_id: str
+    parent_id: str
+    namespace: str
+    requested_namespace: str | None
+    description: str
+    resources: list[Json]
+    scheduling_rules: Json | None
+    default_node_pools: list[str] | None
+    node_types: Json | None
+    enforce_runai_scheduler: bool
+    created_at: float
+    updated_at: float
+    created_by: str
+
+
+@dataclasses.dataclass
+class Asset(Record):
+    """A credential or data source.
+
+    `meta` and `spec` are the request's, filled with defaults; for a generic
+    secret `spec.keyValuePairs` keeps only the keys, never the values.
+    """
+
+    kind: ClassVar[str] = "asset"
+    asset_kind: str
+    meta: Json
+    spec: Json
+    cluster_name: str
+    key_id: int
+    created_at: float
+    updated_at: float
+    created_by: str
+    update_count: int = 0
+
+
+@dataclasses.dataclass
+class Inference(Record):
+    """An inference workload; `spec` is the latest submitted spec.
+
+    The project's name, namespace and department are copied in at creation so
+    a workload still renders while it is `Deleting` after its project went.
+    """
+
+    kind: ClassVar[str] = "inference"
+    name: str
+    requested_name: str
+    project_id: str
+    project_name: str
+    namespace: str
+    department_id: str
+    department_name: str
+    cluster_id: str
+    spec: Json
+    created_at: float
+    updated_at: float
+    created_by: str
+    delete_requested_at: float | None = None
+
+
+@dataclasses.dataclass
+class Revision(Record):
+    """One revision of an inference: the spec it runs and whether it fit.
+
+    `admitted` is decided once, when the revision is made: a revision that
+    did not fit its node pool stays `Pending` for good, with `reason`
+    `OverLimit` or `NonPreemptibleOverQuota`. `dropped_at` is set when a
+    newer update replaced it before it ever ran.
+    """
+
+    kind: ClassVar[str] = "revision"
+    workload_id: str
+    number: int
+    spec: Json
+    node_pool: str
+    pods: int
+    gpus_per_pod: float
+    admitted: bool
+    reason: str | None
+    created_at: float
+    dropped_at: float | None = None

@@ -1,0 +1,201 @@
+"""The engine simulation deploys the local stack into the emulator and back out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PROJECT_DIR
+
+from components._client import ConnectionSettings, RunaiClient
+from components._providers import _RunaiProvider
+from preflight._stackfile import StackFile, load_stack_file
+from preflight.engine import EngineError, SimulatedEngine
+
+TOKEN = "hf_engine_test_token"
+
+
+@pytest.fixture(autouse=True)
+def quick_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_RunaiProvider, "poll_initial", 0.02)
+
+
+@pytest.fixture
+def client(connection: dict[str, str]) -> Iterator[RunaiClient]:
+    with RunaiClient(ConnectionSettings.resolve(connection)) as api:
+        yield api
+
+
+def local_stack(connection: dict[str, str], **overrides: Any) -> StackFile:
+    stack_file = load_stack_file(PROJECT_DIR, "local")
+    config = {
+        **stack_file.config,
+        "runai:url": connection["runai:url"],
+        "runai:clusterId": connection["runai:clusterId"],
+        "runai:clientId": connection["runai:clientId"],
+    }
+    for key, value in overrides.items():
+        config[f"runai-hf:{key}"] = json.dumps(value)
+    stack_file = StackFile(
+        stack_file.project,
+        stack_file.stack,
+        stack_file.path,
+        config,
+        stack_file.secret_keys,
+    )
+    return stack_file.with_secrets(
+        {
+            "runai:clientSecret": connection["runai:clientSecret"],
+            "runai-hf:hfToken": TOKEN,
+        }
+    )
+
+
+def inferences_with(
+    change: dict[str, Any], name: str = "chat-qwen"
+) -> list[dict[str, Any]]:
+    base = load_stack_file(PROJECT_DIR, "local").config["runai-hf:inferences"]
+    items: list[dict[str, Any]] = json.loads(base)
+    items[0].update(change, name=name)
+    return items
+
+
+def engine(stack_file: StackFile, state: Path, lines: list[str]) -> SimulatedEngine:
+    return SimulatedEngine(
+        program_dir=PROJECT_DIR,
+        stack_file=stack_file,
+        state_path=state,
+        report=lines.append,
+    )
+
+
+def snapshot(client: RunaiClient, project_name: str) -> dict[str, Any]:
+    """What the emulator holds for the stack's project, as plain data."""
+    projects = client.get(
+        "/api/v1/org-unit/projects", filterBy=f"name=={project_name}"
+    )["projects"]
+    if not projects:
+        return {}
+    project_id = projects[0]["id"]
+    credentials = client.get(
+        "/api/v1/asset/credentials/generic-secret", projectId=project_id
+    )
+    pvcs = client.get("/api/v1/asset/datasource/pvc", projectId=project_id)
+    workloads = client.get("/api/v1/workloads", filterBy=f"projectId=={project_id}")[
+        "workloads"
+    ]
+    revisions = {}
+    for workload in workloads:
+        path = f"/api/v1/workloads/inferences/{workload['id']}/revisions"
+        active = client.get(path)["revisions"]
+        retired = client.get(path, deleted="true")["revisions"]
+        revisions[workload["id"]] = (len(active), len(retired))
+    return {
+        "project": projects[0],
+        "credentials": credentials["entries"],
+        "pvcs": pvcs["entries"],
+        "workloads": workloads,
+        "revisions": revisions,
+    }
+
+
+def test_local_stack_up_again_update_and_destroy(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    project = "hf-engine-a"
+    stack = local_stack(
+        connection,
+        project={"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]},
+    )
+
+    first = engine(stack, state, lines).up()
+    deployed = snapshot(client, project)
+    second = engine(stack, state, lines).up()
+    again = snapshot(client, project)
+    changed = local_stack(
+        connection,
+        project={"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]},
+        inferences=inferences_with({"image": "vllm/vllm-openai:v0.10.1"}),
+    )
+    third = engine(changed, state, lines).up()
+    rolled = snapshot(client, project)
+    gone = engine(changed, state, lines).destroy()
+    after = snapshot(client, project)
+
+    url = first.exports["inferences"]["chat-qwen"]["url"]
+    assert len(first.created) == 4 and not first.updated
+    assert [c["meta"]["name"] for c in deployed["credentials"]] == ["hf-token"]
+    assert [p["meta"]["name"] for p in deployed["pvcs"]] == ["model-store"]
+    assert [(w["name"], w["phase"]) for w in deployed["workloads"]] == [
+        ("chat-qwen", "Running")
+    ]
+    assert deployed["workloads"][0]["urls"] == [url]
+    assert not second.changed and len(second.unchanged) == 4
+    assert again == deployed
+    assert third.updated == ["Inference chat-qwen"] and not third.replaced
+    assert list(rolled["revisions"].values()) == [(1, 1)]
+    assert len(gone.deleted) == 4 and after == {}
+    state_text = state.read_text()
+    assert (
+        TOKEN not in state_text and connection["runai:clientSecret"] not in state_text
+    )
+
+
+def test_removed_inference_is_deleted_and_pinned_name_replaces_delete_first(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    quotas = {"name": "hf-engine-b", "quotas": [{"nodePool": "default", "gpu": 1}]}
+
+    engine(local_stack(connection, project=quotas), state, lines).up()
+    moved = inferences_with({"endpoint": {"access": "authenticatedUsers"}})
+    replaced = engine(
+        local_stack(connection, project=quotas, inferences=moved), state, lines
+    ).up()
+    renamed = inferences_with({}, name="chat-renamed")
+    swapped = engine(
+        local_stack(connection, project=quotas, inferences=renamed), state, lines
+    ).up()
+    workloads = snapshot(client, "hf-engine-b")["workloads"]
+    engine(local_stack(connection, project=quotas), state, lines).destroy()
+
+    assert replaced.replaced == ["Inference chat-qwen"]
+    assert swapped.created == ["Inference chat-renamed"]
+    assert swapped.deleted == ["Inference chat-qwen"]
+    assert [w["name"] for w in workloads] == ["chat-renamed"]
+    creating = lines.index(
+        "Inference chat-qwen: replacing because spec.servingPort changed"
+    )
+    assert lines[creating + 1 : creating + 3] == [
+        "Inference chat-qwen: deleting the old one first",
+        "Inference chat-qwen: creating",
+    ]
+
+
+def test_failed_create_keeps_what_succeeded_in_state(
+    connection: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "local.json"
+    quotas = {"name": "hf-engine-c", "quotas": [{"nodePool": "default", "gpu": 1}]}
+    huge = inferences_with({"gpu": {"devices": 64}, "initializationTimeout": 5})
+    stack = local_stack(connection, project=quotas, inferences=huge)
+
+    with pytest.raises(
+        EngineError, match="Inference chat-qwen: create failed.*Pending"
+    ):
+        engine(stack, state, []).up()
+
+    kept = json.loads(state.read_text())["resources"]
+    assert sorted(entry["type"].rsplit(":", 1)[-1] for entry in kept.values()) == [
+        "Credential",
+        "DataSource",
+        "Project",
+    ]
+    engine(local_stack(connection, project=quotas), state, []).destroy()
+    assert json.loads(state.read_text())["resources"] == {}
