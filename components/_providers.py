@@ -234,7 +234,7 @@ class ProjectProvider(_RunaiProvider):
             project = client.post("/api/v1/org-unit/projects", body)
             project_id = str(project["id"])
             project = self._wait_ready(client, project_id) or project
-        logger.info("project %s: created as %s", props["name"], project_id)
+        logger.debug("project %s: created as %s", props["name"], project_id)
         return CreateResult(project_id, self._outputs(props, project))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -266,12 +266,12 @@ class ProjectProvider(_RunaiProvider):
             if news.get("description"):
                 body["description"] = news["description"]
             project = client.put(f"/api/v1/org-unit/projects/{id_}", body)
-        logger.info("project %s: quotas updated", news["name"])
+        logger.debug("project %s: quotas updated", news["name"])
         return UpdateResult(self._outputs(news, project))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         self.delete_path(f"/api/v1/org-unit/projects/{id_}")
-        logger.info("project %s: deleted", props.get("name", id_))
+        logger.debug("project %s: deleted", props.get("name", id_))
 
     def _resources(self, client: RunaiClient, props: Mapping[str, Any]) -> list[Any]:
         pools = client.get(
@@ -397,7 +397,7 @@ class CredentialProvider(_AssetProvider):
         with self.client() as client:
             asset_id = client.post(self.path, body)["meta"]["id"]
             asset = self.wait_synced(client, asset_id, f"credential {props['name']}")
-        logger.info("credential %s: created", props["name"])
+        logger.debug("credential %s: created", props["name"])
         return CreateResult(asset_id, self._outputs(props, asset))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -436,7 +436,7 @@ class CredentialProvider(_AssetProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         self.delete_path(f"{self.path}/{id_}")
-        logger.info("credential %s: deleted", props.get("name", id_))
+        logger.debug("credential %s: deleted", props.get("name", id_))
 
     def _outputs(
         self, props: Mapping[str, Any], asset: Mapping[str, Any]
@@ -477,7 +477,7 @@ class DataSourceProvider(_AssetProvider):
         with self.client() as client:
             asset_id = client.post(self.path, self._body(props))["meta"]["id"]
             asset = self.wait_synced(client, asset_id, f"data source {props['name']}")
-        logger.info("data source %s: created", props["name"])
+        logger.debug("data source %s: created", props["name"])
         return CreateResult(asset_id, self._outputs(props, asset))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -522,7 +522,7 @@ class DataSourceProvider(_AssetProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         self.delete_path(f"{self.path}/{id_}")
-        logger.info("data source %s: deleted", props.get("name", id_))
+        logger.debug("data source %s: deleted", props.get("name", id_))
 
     def _body(self, props: Mapping[str, Any]) -> dict[str, Any]:
         spec: dict[str, Any] = {
@@ -709,7 +709,7 @@ class InferenceProvider(_RunaiProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         self.delete_path(f"/api/v1/workloads/inferences/{id_}")
-        logger.info("inference %s: deleted", props.get("name", id_))
+        logger.debug("inference %s: deleted", props.get("name", id_))
 
     def _wait_running(
         self, client: RunaiClient, props: Mapping[str, Any], workload_id: str

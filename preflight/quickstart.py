@@ -58,9 +58,11 @@ def start_emulator(client_secret: str) -> subprocess.Popen[str]:
         str(STATE_DIR / "emulator.db"),
     ]
     env = {**os.environ, "RUNAI_CLIENT_SECRET": client_secret}
+    log = (STATE_DIR / "emulator.log").open("a")
     process = subprocess.Popen(
-        command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, text=True
+        command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=log, text=True
     )
+    log.close()
     deadline = time.monotonic() + 30
     assert process.stdout is not None
     while time.monotonic() < deadline:
@@ -72,6 +74,7 @@ def start_emulator(client_secret: str) -> subprocess.Popen[str]:
         if "client secret" not in line:
             print(line.rstrip())
         if "listening on" in line:
+            print(f"emulator: request log in {STATE_DIR / 'emulator.log'}")
             return process
     process.terminate()
     raise SystemExit("quickstart: the emulator did not report its address in 30 s")
@@ -156,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         if pulumi:
             return run_with_cli(pulumi, destroy=args.destroy, env=env)
         print(f"quickstart: the Pulumi CLI is not on PATH; {INSTALL_HINT}.")
+        action = "destroying" if args.destroy else "applying"
         print(
-            "quickstart: meanwhile, applying the local stack with the engine "
+            f"quickstart: meanwhile, {action} the local stack with the engine "
             "simulation (a local demo, not Pulumi)"
         )
         return run_simulation(destroy=args.destroy, env=env)
