@@ -350,6 +350,22 @@ class _AssetProvider(_RunaiProvider):
             raise RunaiHFError(f"{name}: not synced to the cluster after 120 s")
         return asset
 
+    def create_asset(self, body: Mapping[str, Any], label: str) -> tuple[str, Any]:
+        """POST the asset, then wait until the cluster has it."""
+        with self.client() as client:
+            asset_id = str(client.post(self.path, body)["meta"]["id"])
+            asset = self.wait_synced(client, asset_id, label)
+        logger.debug("%s: created", label)
+        return asset_id, asset
+
+    def fetch(self, asset_id: str) -> Any:
+        """The asset, or None when it is gone."""
+        with self.client() as client:
+            try:
+                return client.get(f"{self.path}/{asset_id}")
+            except NotFoundError:
+                return None
+
     @staticmethod
     def cluster_name(asset: Mapping[str, Any]) -> str | None:
         resources = (asset.get("clusterInfo") or {}).get("resources") or []
@@ -394,18 +410,13 @@ class CredentialProvider(_AssetProvider):
             "meta": self.meta(props),
             "spec": {"keyValuePairs": [{"key": props["key"], "value": props["value"]}]},
         }
-        with self.client() as client:
-            asset_id = client.post(self.path, body)["meta"]["id"]
-            asset = self.wait_synced(client, asset_id, f"credential {props['name']}")
-        logger.debug("credential %s: created", props["name"])
+        asset_id, asset = self.create_asset(body, f"credential {props['name']}")
         return CreateResult(asset_id, self._outputs(props, asset))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with self.client() as client:
-            try:
-                asset = client.get(f"{self.path}/{id_}")
-            except NotFoundError:
-                return ReadResult(None, {})
+        asset = self.fetch(id_)
+        if asset is None:
+            return ReadResult(None, {})
         meta = asset["meta"]
         inputs: dict[str, Any] = {
             key: props.get(key) for key in ("key", "valueDigest") if key in props
@@ -474,18 +485,14 @@ class DataSourceProvider(_AssetProvider):
         return CheckResult(props, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        with self.client() as client:
-            asset_id = client.post(self.path, self._body(props))["meta"]["id"]
-            asset = self.wait_synced(client, asset_id, f"data source {props['name']}")
-        logger.debug("data source %s: created", props["name"])
+        label = f"data source {props['name']}"
+        asset_id, asset = self.create_asset(self._body(props), label)
         return CreateResult(asset_id, self._outputs(props, asset))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with self.client() as client:
-            try:
-                asset = client.get(f"{self.path}/{id_}")
-            except NotFoundError:
-                return ReadResult(None, {})
+        asset = self.fetch(id_)
+        if asset is None:
+            return ReadResult(None, {})
         spec, meta = asset["spec"], asset["meta"]
         claim_info = spec.get("claimInfo") or {}
         inputs = {

@@ -34,6 +34,7 @@ from ._lifecycle import (
 )
 from ._naming import check_dns_label
 from ._records import Department, Inference, Json, Project, Revision
+from ._spec import schema_properties
 from ._state import Emulator
 
 __all__ = ["ENDPOINTS", "UPDATABLE_SPEC_FIELDS"]
@@ -41,29 +42,7 @@ __all__ = ["ENDPOINTS", "UPDATABLE_SPEC_FIELDS"]
 _BASE = "/api/v1/workloads/inferences"
 _ITEM = _BASE + "/{workloadId}"
 
-UPDATABLE_SPEC_FIELDS = frozenset(
-    {
-        "args",
-        "autoscaling",
-        "category",
-        "command",
-        "compute",
-        "createHomeDir",
-        "environmentVariables",
-        "image",
-        "imagePullPolicy",
-        "imagePullSecrets",
-        "nodeAffinityRequired",
-        "nodePools",
-        "nodeType",
-        "podAffinity",
-        "preemptibility",
-        "priorityClass",
-        "probes",
-        "servingConfiguration",
-        "workingDir",
-    }
-)
+UPDATABLE_SPEC_FIELDS = schema_properties("InferenceUpdateRequest", "spec")
 """The `InferenceUpdateSpecSpec` fields: all a PATCH may change."""
 
 _VALUE_SOURCES = ("value", "secret", "configMap", "podFieldRef", "userCredential")

@@ -31,6 +31,7 @@ __all__ = [
     "SpecViolation",
     "load_document",
     "path_template",
+    "schema_properties",
     "validate_request",
     "validate_response",
 ]
@@ -142,6 +143,29 @@ def path_template(path: str) -> str:
 def load_document() -> dict[str, Any]:
     """The parsed OpenAPI document (cached; callers must not modify it)."""
     return _document()
+
+
+def schema_properties(*path: str) -> frozenset[str]:
+    """Property names of a component schema, following `$ref` and `allOf`.
+
+    `schema_properties("InferenceUpdateRequest", "spec")` gives the fields a
+    PATCH of an inference may carry.
+    """
+    schemas: dict[str, Any] = _document()["components"]["schemas"]
+    current: Any = {"$ref": f"#/components/schemas/{path[0]}"}
+    for name in path[1:]:
+        current = _properties(schemas, current)[name]
+    return frozenset(_properties(schemas, current))
+
+
+def _properties(schemas: dict[str, Any], schema: Any) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+    found: dict[str, Any] = {}
+    for part in schema.get("allOf", []):
+        found.update(_properties(schemas, part))
+    found.update(schema.get("properties", {}))
+    return found
 
 
 @functools.cache

@@ -130,6 +130,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             )
 
 
+def _quiet_unretrieved(
+    loop: asyncio.AbstractEventLoop, context: dict[str, Any]
+) -> None:
+    # When a registration fails, the SDK fails every output future of that
+    # resource with the same error; run_program raises it once, so the
+    # copies nobody awaited are not worth a traceback each.
+    if "never retrieved" in str(context.get("message", "")):
+        return
+    loop.default_exception_handler(context)
+
+
 def reset_runtime() -> None:
     """Forget the last run's root stack, config and pending work."""
     pulumi_settings.ROOT.set(None)
@@ -147,7 +158,9 @@ def run_program(
 ) -> ProgramRun:
     """Execute `program_dir/__main__.py` as the language host would."""
     reset_runtime()
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(_quiet_unretrieved)
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(
         dict(stack_file.config), sorted(stack_file.secret_keys)
     )
@@ -175,7 +188,6 @@ def run_program(
     finally:
         if added:
             sys.path.remove(root)
-        loop = asyncio.get_event_loop()
         reset_runtime()
         loop.close()
         asyncio.set_event_loop(None)

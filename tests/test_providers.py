@@ -335,3 +335,13 @@ def test_server_errors_are_retried(connection: dict[str, str]) -> None:
     with RunaiClient(settings, transport=httpx.MockTransport(flaky)) as client:
         assert client.get("/api/v1/clusters") == []
     assert calls.count("/api/v1/clusters") == 3
+
+
+def test_rolling_update_fields_are_the_official_update_schema() -> None:
+    from components._providers import INFERENCE_UPDATABLE_SPEC_FIELDS
+    from emulator._spec import schema_properties
+
+    official = schema_properties("InferenceUpdateRequest", "spec")
+
+    assert INFERENCE_UPDATABLE_SPEC_FIELDS == official
+    assert len(official) == 19
