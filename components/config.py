@@ -13,6 +13,7 @@ the structured config only names the key that holds the token.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -494,8 +495,47 @@ def _describe(error: ValidationError) -> list[str]:
         loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
         where = config_key_path(loc)
         message = _message(item)
+        if item["type"] == "extra_forbidden":
+            message += _suggestion(loc)
         problems.append(f"{where}: {message}")
     return problems
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that holds the setting at `loc` (list indexes skipped)."""
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        if part not in fields:
+            return None
+        annotation = fields[part].annotation
+        model = _inner_model(annotation)
+        if model is None:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _inner_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    known = sorted(f.alias or name for name, f in model.model_fields.items())
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]}?"
+    return f"; known settings here: {', '.join(known)}"
 
 
 def _is_union_tag(part: int | str) -> bool:

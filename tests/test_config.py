@@ -155,3 +155,23 @@ def test_durations(text: object, seconds: int) -> None:
 def test_duration_rejects_garbage() -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_unknown_key_suggests_the_closest_known_one() -> None:
+    values = with_change("inferences.0.initialisationTimeout", "10m")
+
+    found = problems(values)
+
+    assert found == [
+        "runai-hf:inferences[0].initialisationTimeout: is not a known setting "
+        "(value '10m'); remove it or fix the spelling; did you mean "
+        "initializationTimeout?"
+    ]
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_ones() -> None:
+    found = problems(with_change("project.team", "a"))
+
+    assert found[0].endswith(
+        "known settings here: description, name, quotas, requestedNamespace"
+    )
