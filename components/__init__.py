@@ -19,6 +19,7 @@ from .errors import (
 )
 from .inference import HFInference, HFInferenceArgs
 from .project import Project, ProjectArgs
+from .stack import deploy_stack
 
 __all__ = [
     "ApiError",
@@ -38,5 +39,6 @@ __all__ = [
     "RunaiHFError",
     "StackConfig",
     "WorkloadError",
+    "deploy_stack",
     "load_stack_config",
 ]

@@ -6,16 +6,16 @@ the offending value and what is allowed. Defaults follow the Run:ai UI form for
 Hugging Face inference: priority `very-high` (non-preemptible), one replica, a
 public HTTP endpoint, vLLM on port 8000, image pull policy `IfNotPresent`.
 
-Secrets never live in the structured config. The HF token and the Run:ai client
-secret are top-level config keys of their own (`pulumi config set --secret`);
-the structured config only names the key that holds the token.
+Secrets never live in the structured config. The HF token, registry passwords
+and the Run:ai client secret are top-level config keys of their own (`pulumi
+config set --secret`); the structured config only names those keys.
 """
 
 from __future__ import annotations
 
-import difflib
+import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,22 +31,33 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ._config_errors import closest, cross_reference_problems, describe
+from ._quantity import QUANTITY_PATTERN, cpu_cores, quantity_value
 from .errors import ConfigError
 
 __all__ = [
+    "CAPABILITIES",
     "PROJECT_NAMESPACE",
     "Autoscaling",
     "Connection",
+    "CpuRequest",
     "CredentialConfig",
     "EndpointAccess",
+    "EnvironmentVariable",
+    "ExtendedResource",
     "GpuRequest",
     "InferenceConfig",
+    "MemoryRequest",
     "ModelStoreConfig",
     "NodePoolQuota",
     "ProjectConfig",
     "Replicas",
+    "Security",
     "StackConfig",
+    "Tool",
+    "Toleration",
     "load_stack_config",
+    "normalize_registry_url",
     "parse_duration",
 ]
 
@@ -56,26 +67,36 @@ PROJECT_NAMESPACE = "runai-hf"
 RUNAI_NAMESPACE = "runai"
 """Config namespace of the control-plane connection (`runai:url`, ...)."""
 
-PRIORITY_CLASSES = (
-    "very-low",
-    "low",
-    "medium-low",
-    "medium",
-    "medium-high",
-    "high",
-    "very-high",
-)
 NON_PREEMPTIBLE_CLASSES = frozenset({"high", "very-high"})
 """Run:ai runs these priority classes non-preemptible; the rest preemptible."""
 
 FORM_MAX_INITIALIZATION_TIMEOUT = 3600
 """The Run:ai 2.23 form accepts 5 s to 60 min; later versions allow more."""
 
+DOCKER_HUB = "https://index.docker.io/v1/"
+"""The only Docker Hub spelling Knative's digest resolution authenticates with."""
+
+CAPABILITIES = (
+    "AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN DAC_OVERRIDE "
+    "DAC_READ_SEARCH FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE "
+    "MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE NET_BROADCAST NET_RAW "
+    "SETGID SETFCAP SETPCAP SETUID SYS_ADMIN SYS_BOOT SYS_CHROOT SYS_MODULE "
+    "SYS_NICE SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG "
+    "SYSLOG WAKE_ALARM"
+).split()
+"""The Linux capabilities the API's `security.capabilities` enum allows."""
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$|^[A-Za-z0-9][\w.-]*$")
-_QUANTITY = re.compile(r"^([+]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+_MODEL_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?"
+_MODEL_ID = re.compile(rf"^(?:{_MODEL_PART}/)?{_MODEL_PART}$")
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*(:[A-Za-z][A-Za-z0-9_.-]*)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_MEMORY_UNITS = {"MB": "M", "GB": "G", "TB": "T"}
 
 
 def _dns_label(value: str) -> str:
@@ -88,12 +109,66 @@ def _dns_label(value: str) -> str:
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
+    problem = f"{value!r} is not a Kubernetes quantity"
+    if QUANTITY_PATTERN.match(value):
+        try:
+            if quantity_value(value) > 0:
+                return value
+            problem = f"{value!r} is not above zero"
+        except ValueError:
+            pass
+    raise ValueError(
+        f"{problem}: write a positive number with an optional unit, such as "
+        "20Gi, 500Mi or 1T"
+    )
+
+
+def _config_key(value: str) -> str:
+    if not _CONFIG_KEY.match(value):
         raise ValueError(
-            f"{value!r} is not a Kubernetes quantity: write a number with an "
-            "optional unit, such as 20Gi, 500Mi or 1T"
+            f"{value!r} is not a config key name: use letters, digits, '_', '-' "
+            "and '.', such as hfToken"
         )
     return value
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or value == "/" or " " in value:
+        raise ValueError(
+            f"{value!r} is not an absolute container path below '/': use a path "
+            "such as /models"
+        )
+    return value
+
+
+def _cpu(value: object) -> float | str:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a CPU amount: give cores (2, 0.5) or 500m")
+    try:
+        cores = cpu_cores(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a CPU amount: give cores (2, 0.5) or millicores (500m)"
+        ) from None
+    if cores < 0:
+        raise ValueError(f"{value!r} is negative: CPU amounts are 0 or more")
+    return value
+
+
+def _memory(value: str) -> str:
+    text = value.strip()
+    for unit, short in _MEMORY_UNITS.items():
+        if text.endswith(unit):
+            text = text[: -len(unit)] + short
+    try:
+        if QUANTITY_PATTERN.match(text) and quantity_value(text) > 0:
+            return text
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{value!r} is not an amount of memory: write a positive amount in MB or "
+        "GB (512MB, 20GB) or as a Kubernetes quantity (20Gi)"
+    )
 
 
 def parse_duration(value: object) -> int:
@@ -118,9 +193,33 @@ def parse_duration(value: object) -> int:
     )
 
 
+def normalize_registry_url(url: str) -> str:
+    """Docker Hub in the one spelling that works with Knative; others unchanged."""
+    bare = re.sub(r"^https?://", "", url.strip()).rstrip("/")
+    hub = {"docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"}
+    if bare.split("/")[0] in hub:
+        return DOCKER_HUB
+    return url.strip()
+
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a yes/no value; give a number here")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Name = Annotated[str, Field(min_length=1)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
+ConfigKey = Annotated[str, AfterValidator(_config_key)]
+ContainerPath = Annotated[str, AfterValidator(_absolute_path)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
+Cpu = Annotated[float | str, BeforeValidator(_cpu)]
+Memory = Annotated[str, AfterValidator(_memory)]
+Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
+Access = Literal["authenticatedUsers", "authorizedGroups", "authorizedUsers"]
 
 
 class _Model(BaseModel):
@@ -129,7 +228,19 @@ class _Model(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,
     )
+
+
+def _at_least(request: float | None, limit: float | None, what: str) -> None:
+    if request is not None and limit is not None and limit < request:
+        raise ValueError(
+            f"{what} limit {limit:g} is below its request {request:g}: a limit "
+            "must be at least the request"
+        )
+
+
+# -- connection and projects -------------------------------------------------
 
 
 class Connection(_Model):
@@ -152,7 +263,10 @@ class Connection(_Model):
     @field_validator("cluster_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
-        if not re.match(r"^[0-9a-fA-F-]{36}$", value):
+        if not re.fullmatch(
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+            value,
+        ):
             raise ValueError(
                 f"{value!r} is not a cluster UUID: copy it from the Run:ai UI "
                 "(Resources > Clusters) or from the emulator's start-up lines"
@@ -161,31 +275,60 @@ class Connection(_Model):
 
 
 class NodePoolQuota(_Model):
-    """The project's GPU quota on one node pool."""
+    """The project's quota on one node pool: GPUs, and optionally CPU and memory."""
 
     node_pool: DnsLabel = "default"
-    gpu: float = Field(ge=0, description="Deserved GPUs (guaranteed quota).")
-    gpu_limit: float | None = Field(
+    gpu: Number = Field(ge=0, description="Deserved GPUs (guaranteed quota).")
+    gpu_limit: Number | None = Field(
         default=None, ge=0, description="Most GPUs the project may use; none: no cap."
     )
+    cpu: Cpu | None = Field(default=None, description="Deserved CPU: cores or 500m.")
+    cpu_limit: Cpu | None = None
+    memory: Memory | None = Field(
+        default=None, description="Deserved CPU memory: 512MB, 64GB or 64Gi."
+    )
+    memory_limit: Memory | None = None
 
     @model_validator(mode="after")
-    def _limit_covers_deserved(self) -> NodePoolQuota:
+    def _limits_cover_deserved(self) -> NodePoolQuota:
         if self.gpu_limit is not None and self.gpu_limit < self.gpu:
             raise ValueError(
                 f"gpuLimit {self.gpu_limit:g} is below the deserved gpu "
                 f"{self.gpu:g}: a limit must be at least the deserved quota"
             )
+        _at_least(self.cpu_cores, _cores(self.cpu_limit), "cpu")
+        _at_least(_bytes(self.memory), _bytes(self.memory_limit), "memory")
         return self
+
+    @property
+    def cpu_cores(self) -> float | None:
+        return _cores(self.cpu)
+
+
+def _cores(value: float | str | None) -> float | None:
+    return None if value is None else cpu_cores(value)
+
+
+def _bytes(value: str | None) -> float | None:
+    return None if value is None else quantity_value(value)
 
 
 class ProjectConfig(_Model):
-    """The Run:ai project the inferences run in."""
+    """A Run:ai project, created by the stack or referenced as existing."""
 
     name: DnsLabel
     description: str | None = None
+    department: str | None = Field(
+        default=None, description="Parent department, looked up by name."
+    )
+    existing: bool = Field(
+        default=False,
+        description="Reference a project that already exists (read only, never "
+        "deleted) instead of creating it.",
+    )
     requested_namespace: DnsLabel | None = None
-    quotas: list[NodePoolQuota] = Field(min_length=1)
+    default_node_pools: list[DnsLabel] | None = None
+    quotas: list[NodePoolQuota] = Field(default_factory=list)
 
     @field_validator("quotas")
     @classmethod
@@ -199,80 +342,168 @@ class ProjectConfig(_Model):
             )
         return quotas
 
+    @model_validator(mode="after")
+    def _quota_unless_existing(self) -> ProjectConfig:
+        if not self.existing and not self.quotas:
+            raise ValueError(
+                f"project {self.name} has no quotas: give at least one node pool "
+                "quota, or set existing: true to use a project that exists"
+            )
+        return self
+
+
+# -- credentials and data sources ----------------------------------------------
+
 
 class CredentialConfig(_Model):
-    """The generic-secret credential that holds the Hugging Face token."""
+    """A project credential: the Hugging Face token, or a Docker registry login."""
 
     name: DnsLabel
-    token_key: str = Field(
-        default="hfToken",
-        description="Top-level config key holding the token, set with "
-        "`pulumi config set --secret`.",
+    project: DnsLabel | None = Field(
+        default=None, description="Project name; defaults to the only project."
+    )
+    kind: Literal["huggingFace", "dockerRegistry"] = "huggingFace"
+    token_key: ConfigKey | None = Field(
+        default=None,
+        description="huggingFace: the secret config key holding the token "
+        "(default hfToken).",
+    )
+    url: str | None = Field(default=None, description="dockerRegistry: registry URL.")
+    user: str | None = Field(default=None, description="dockerRegistry: user name.")
+    password_key: ConfigKey | None = Field(
+        default=None,
+        description="dockerRegistry: the secret config key holding the password.",
     )
 
-    @field_validator("token_key")
-    @classmethod
-    def _config_key(cls, value: str) -> str:
-        if not _CONFIG_KEY.match(value):
-            raise ValueError(
-                f"{value!r} is not a config key name: use letters, digits, '_', "
-                "'-' and '.', such as hfToken"
-            )
-        return value
-
-
-class ModelStoreConfig(_Model):
-    """The PVC data source the server downloads weights into (the model store)."""
-
-    name: DnsLabel
-    size: Quantity = "50Gi"
-    storage_class: DnsLabel | None = None
-    claim_name: DnsLabel | None = None
-    mount_path: str = "/models"
-
-    @field_validator("mount_path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/") or value == "/":
-            raise ValueError(
-                f"{value!r} is not an absolute container path below '/': "
-                "use a path such as /models"
-            )
-        return value
-
-
-class GpuRequest(_Model):
-    """Whole GPU devices, or a portion of one GPU."""
-
-    devices: int | None = Field(default=None, ge=1)
-    portion: float | None = Field(default=None, gt=0, le=1)
-
     @model_validator(mode="after")
-    def _one_kind(self) -> GpuRequest:
-        if self.devices is not None and self.portion is not None:
+    def _fields_of_kind(self) -> CredentialConfig:
+        registry = ("url", "user", "password_key")
+        given = [field for field in registry if getattr(self, field) is not None]
+        if self.kind == "huggingFace" and given:
+            names = ", ".join(to_camel(field) for field in given)
             raise ValueError(
-                f"devices {self.devices} and portion {self.portion:g} are both set: "
-                "give whole devices or a portion of one GPU, not both"
+                f"{names} belong to kind dockerRegistry; a huggingFace credential "
+                "takes only tokenKey"
             )
-        if self.devices is None and self.portion is None:
-            raise ValueError("give devices (whole GPUs) or portion (0 < portion <= 1)")
+        if self.kind == "dockerRegistry":
+            missing = [to_camel(f) for f in registry if getattr(self, f) is None]
+            if missing or self.token_key is not None:
+                raise ValueError(
+                    "a dockerRegistry credential needs url, user and passwordKey "
+                    f"(missing: {', '.join(missing) or 'none'}) and takes no tokenKey"
+                )
         return self
 
     @property
-    def total(self) -> float:
-        """GPUs one replica takes."""
-        return (
-            float(self.devices)
-            if self.devices is not None
-            else float(self.portion or 0)
-        )
+    def secret_key(self) -> str:
+        """The top-level config key that holds this credential's secret."""
+        if self.kind == "dockerRegistry":
+            return str(self.password_key)
+        return self.token_key or "hfToken"
+
+    @property
+    def registry_url(self) -> str | None:
+        return normalize_registry_url(self.url) if self.url else None
+
+
+class ModelStoreConfig(_Model):
+    """A PVC data source the server downloads weights into (a model store)."""
+
+    name: DnsLabel
+    project: DnsLabel | None = Field(
+        default=None, description="Project name; defaults to the only project."
+    )
+    size: Quantity | None = "50Gi"
+    storage_class: DnsLabel | None = None
+    claim_name: DnsLabel | None = None
+    existing_pvc: bool = Field(
+        default=False, description="Mount a PVC that exists (claimName) as it is."
+    )
+    mount_path: ContainerPath = "/models"
+
+    @model_validator(mode="after")
+    def _existing_needs_claim(self) -> ModelStoreConfig:
+        if self.existing_pvc and not self.claim_name:
+            raise ValueError("existingPvc: true needs the claimName of that PVC")
+        return self
+
+
+# -- inference parts -------------------------------------------------------------
+
+
+class GpuRequest(_Model):
+    """GPU devices per replica, and a fraction of each as a portion or as memory."""
+
+    devices: Count = Field(default=1, ge=0)
+    portion: Number | None = Field(default=None, gt=0, le=1)
+    portion_limit: Number | None = Field(default=None, gt=0, le=1)
+    memory: Quantity | None = None
+    memory_limit: Quantity | None = None
+
+    @model_validator(mode="after")
+    def _fraction_rules(self) -> GpuRequest:
+        fraction = self.portion is not None or self.memory is not None
+        if self.portion is not None and self.memory is not None:
+            raise ValueError(
+                "portion and memory are both set: a GPU fraction is a portion or "
+                "an amount of memory, not both"
+            )
+        if fraction and self.devices != 1:
+            raise ValueError(
+                f"devices {self.devices} with a fraction: fractions apply to one "
+                "device; use devices: 1, or whole devices without portion or memory"
+            )
+        if self.portion_limit is not None and self.portion is None:
+            raise ValueError("portionLimit needs portion")
+        if self.memory_limit is not None and self.memory is None:
+            raise ValueError("memoryLimit needs memory")
+        _at_least(self.portion, self.portion_limit, "GPU portion")
+        _at_least(_bytes(self.memory), _bytes(self.memory_limit), "GPU memory")
+        return self
+
+    @property
+    def fraction_kind(self) -> str | None:
+        if self.portion is not None:
+            return "portion"
+        return "memory" if self.memory is not None else None
+
+
+class CpuRequest(_Model):
+    """CPU per replica: cores (2, 0.5) or millicores (500m)."""
+
+    request: Cpu | None = None
+    limit: Cpu | None = None
+
+    @model_validator(mode="after")
+    def _limit_covers_request(self) -> CpuRequest:
+        _at_least(_cores(self.request), _cores(self.limit), "cpu")
+        return self
+
+
+class MemoryRequest(_Model):
+    """CPU memory per replica, in MB or GB (or a Kubernetes quantity)."""
+
+    request: Memory | None = None
+    limit: Memory | None = None
+
+    @model_validator(mode="after")
+    def _limit_covers_request(self) -> MemoryRequest:
+        _at_least(_bytes(self.request), _bytes(self.limit), "memory")
+        return self
+
+
+class ExtendedResource(_Model):
+    """A device plugin resource, such as `nvidia.com/mig-1g.10gb: 1`."""
+
+    resource: str = Field(min_length=1)
+    quantity: Quantity
 
 
 class Replicas(_Model):
     """How many replicas the inference runs; min 0 allows scale to zero."""
 
-    min: int = Field(default=1, ge=0)
-    max: int | None = Field(default=None, ge=1)
+    min: Count = Field(default=1, ge=0)
+    max: Count | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Replicas:
@@ -293,61 +524,272 @@ class Autoscaling(_Model):
     """The metric that drives scaling between min and max replicas."""
 
     metric: Literal["throughput", "concurrency", "latency"]
-    threshold: int = Field(ge=1)
+    threshold: Count = Field(ge=1)
 
 
 class EndpointAccess(_Model):
-    """Who may call the serving endpoint (the form's four choices)."""
+    """The serving endpoint: who may call it, protocol, and container port."""
 
     access: Literal[
         "public", "authenticatedUsers", "authorizedGroups", "authorizedUsers"
-    ]
-    groups: list[str] = Field(default_factory=list)
-    users: list[str] = Field(default_factory=list)
+    ] = "public"
+    groups: list[Name] = Field(default_factory=list)
+    users: list[Name] = Field(default_factory=list)
+    protocol: Literal["http", "grpc"] = "http"
+    port: Port | None = Field(
+        default=None, description="Container port; defaults to the server's."
+    )
 
     @model_validator(mode="after")
     def _names_match_access(self) -> EndpointAccess:
-        if self.access == "authorizedGroups" and not self.groups:
-            raise ValueError("access authorizedGroups needs at least one group name")
-        if self.access == "authorizedUsers" and not self.users:
-            raise ValueError("access authorizedUsers needs at least one user or app")
-        if self.access in ("public", "authenticatedUsers") and (
-            self.groups or self.users
-        ):
+        _names_match(self.access, self.groups, self.users)
+        return self
+
+
+def _names_match(access: str, groups: list[str], users: list[str]) -> None:
+    if access == "authorizedGroups" and not groups:
+        raise ValueError("access authorizedGroups needs at least one group name")
+    if access == "authorizedUsers" and not users:
+        raise ValueError("access authorizedUsers needs at least one user or app")
+    if access in ("public", "authenticatedUsers") and (groups or users):
+        raise ValueError(
+            f"access {access} takes no groups or users: choose authorizedGroups "
+            "or authorizedUsers to name them"
+        )
+
+
+class Tool(_Model):
+    """A tool connection: an external URL or a NodePort, automatic or custom."""
+
+    name: str = Field(min_length=1)
+    type: Literal["externalUrl", "nodePort"]
+    container_port: Port
+    url: str | None = Field(default=None, description="externalUrl: a custom URL.")
+    node_port: Count | None = Field(
+        default=None, ge=30000, le=32767, description="nodePort: a custom port."
+    )
+    access: Access = "authenticatedUsers"
+    groups: list[Name] = Field(default_factory=list)
+    users: list[Name] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _custom_matches_type(self) -> Tool:
+        if self.type == "nodePort" and self.url is not None:
+            raise ValueError("url is for externalUrl tools; a nodePort takes nodePort")
+        if self.type == "externalUrl" and self.node_port is not None:
+            raise ValueError("nodePort is for nodePort tools; an externalUrl takes url")
+        _names_match(self.access, self.groups, self.users)
+        return self
+
+
+class SecretReference(_Model):
+    name: DnsLabel
+    key: str = Field(min_length=1)
+
+
+class EnvironmentVariable(_Model):
+    """One variable: a literal, a key of a stack credential, a secret or a ConfigMap."""
+
+    name: str
+    value: str | None = None
+    credential: DnsLabel | None = Field(
+        default=None, description="A credential of this stack; its key is `key`."
+    )
+    key: str | None = None
+    secret: SecretReference | None = None
+    config_map: SecretReference | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
             raise ValueError(
-                f"access {self.access} takes no groups or users: choose "
-                "authorizedGroups or authorizedUsers to name them"
+                f"{value!r} is not an environment variable name: letters, digits, "
+                "'_', '.' and '-', not starting with a digit"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvironmentVariable:
+        sources = [
+            name
+            for name in ("value", "credential", "secret", "configMap")
+            if getattr(self, _snake(name)) is not None
+        ]
+        if len(sources) != 1:
+            raise ValueError(
+                f"variable {self.name} has {len(sources)} value sources "
+                f"({', '.join(sources) or 'none'}): give exactly one of value, "
+                "credential (with key), secret or configMap"
+            )
+        if (self.credential is None) != (self.key is None):
+            raise ValueError(f"variable {self.name}: credential and key go together")
+        return self
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", lambda match: "_" + match.group(1).lower(), name)
+
+
+class Security(_Model):
+    """Where UID and GID come from, and extra Linux capabilities."""
+
+    uid_gid_source: Literal["image", "idpToken", "custom"] = "image"
+    uid: Count | None = Field(default=None, ge=0)
+    gid: Count | None = Field(default=None, ge=0)
+    supplemental_groups: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    capabilities: list[
+        Literal[
+            "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN",
+            "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK",
+            "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN",
+            "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST",
+            "NET_RAW", "SETGID", "SETFCAP", "SETPCAP", "SETUID", "SYS_ADMIN",
+            "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT",
+            "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG",
+            "SYSLOG", "WAKE_ALARM",
+        ]
+    ] = Field(default_factory=list)  # fmt: skip
+
+    @model_validator(mode="after")
+    def _custom_ids(self) -> Security:
+        custom = self.uid_gid_source == "custom"
+        given = [
+            name
+            for name, value in (
+                ("uid", self.uid),
+                ("gid", self.gid),
+                ("supplementalGroups", self.supplemental_groups or None),
+            )
+            if value is not None
+        ]
+        if custom and (self.uid is None or self.gid is None):
+            raise ValueError("uidGidSource custom needs uid and gid")
+        if not custom and given:
+            raise ValueError(
+                f"{', '.join(given)} need uidGidSource custom (now "
+                f"{self.uid_gid_source})"
             )
         return self
 
 
-def _default_endpoint() -> EndpointAccess:
-    return EndpointAccess(access="public")
+class Toleration(_Model):
+    """Lets replicas run on nodes with a matching taint."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "NoExecute", "PreferNoSchedule", "Any"] = "NoSchedule"
+    seconds: Count | None = Field(
+        default=None, ge=1, description="NoExecute only: how long to stay."
+    )
+
+    @model_validator(mode="after")
+    def _operator_rules(self) -> Toleration:
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError("operator Exists takes no value; use Equal to match one")
+        if self.operator == "Equal" and not self.key:
+            raise ValueError("operator Equal needs a key (and usually a value)")
+        if self.seconds is not None and self.effect != "NoExecute":
+            raise ValueError(f"seconds is for effect NoExecute, not {self.effect}")
+        return self
+
+
+def _label_map(values: dict[str, str]) -> dict[str, str]:
+    for key, value in values.items():
+        if len(key) > 63 + 254 or not _LABEL_KEY.match(key):
+            raise ValueError(
+                f"{key!r} is not a Kubernetes label or annotation key: an optional "
+                "DNS prefix and '/', then at most 63 letters, digits, '-', '_', '.'"
+            )
+        if len(key.rsplit("/", 1)[-1]) > 63:
+            raise ValueError(
+                f"{key!r}: the name after the prefix exceeds 63 characters"
+            )
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: {value!r} is not a string; quote it")
+    return values
+
+
+def _label_values(values: dict[str, str]) -> dict[str, str]:
+    for key, value in values.items():
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise ValueError(
+                f"{key}: {value!r} is not a label value: at most 63 letters, digits, "
+                "'-', '_', '.', starting and ending with a letter or digit"
+            )
+    return values
+
+
+Labels = Annotated[
+    dict[str, str], AfterValidator(_label_map), AfterValidator(_label_values)
+]
+Annotations = Annotated[dict[str, str], AfterValidator(_label_map)]
 
 
 class InferenceConfig(_Model):
-    """One Hugging Face model served by vLLM or TGI."""
+    """One Hugging Face model served by vLLM or TGI: every field of the form."""
 
     name: DnsLabel
+    project: DnsLabel | None = Field(
+        default=None, description="Project name; defaults to the only project."
+    )
     model: str
     server: Literal["vllm", "tgi"] = "vllm"
+    hf_token: DnsLabel | None = Field(
+        default=None,
+        description="The huggingFace credential to read HF_TOKEN from; defaults "
+        "to the project's only one.",
+    )
+    model_store: DnsLabel | None = Field(
+        default=None,
+        description="Model store name; defaults to the project's only one.",
+    )
     image: str | None = None
     image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
-    gpu: GpuRequest = Field(default_factory=lambda: GpuRequest(devices=1))
-    replicas: Replicas = Field(default_factory=Replicas)
+    image_pull_secrets: list[DnsLabel] = Field(
+        default_factory=list, description="dockerRegistry credentials for the image."
+    )
+    endpoint: EndpointAccess = Field(default_factory=lambda: EndpointAccess())
+    tools: list[Tool] = Field(default_factory=list)
+    command: str | None = Field(default=None, min_length=1)
+    args: str | None = Field(
+        default=None, min_length=1, description="Replaces the server's arguments."
+    )
+    env: list[EnvironmentVariable] = Field(default_factory=list)
+    working_dir: ContainerPath | None = None
+    security: Security | None = None
+    gpu: GpuRequest = Field(default_factory=lambda: GpuRequest())
+    cpu: CpuRequest | None = None
+    memory: MemoryRequest | None = None
+    large_shared_memory: bool | None = Field(
+        default=None,
+        description="A large /dev/shm; defaults on for TGI and for several GPUs.",
+    )
+    extended_resources: list[ExtendedResource] = Field(default_factory=list)
+    replicas: Replicas = Field(default_factory=lambda: Replicas())
     autoscaling: Autoscaling | None = None
+    scale_to_zero_after: Seconds | None = Field(
+        default=None, description="Idle time before scaling to zero (0 s to 60 min)."
+    )
     node_pools: list[DnsLabel] | None = None
+    node_type: str | None = Field(default=None, min_length=1)
+    tolerations: list[Toleration] = Field(default_factory=list)
     priority: Literal[
         "very-low", "low", "medium-low", "medium", "medium-high", "high", "very-high"
     ] = "very-high"
     preemptibility: Literal["preemptible", "non-preemptible"] | None = None
-    endpoint: EndpointAccess = Field(default_factory=_default_endpoint)
     initialization_timeout: Seconds | None = None
+    request_timeout: Seconds | None = Field(
+        default=None, description="Longest a request may take: 5 s to 10 min."
+    )
+    annotations: Annotations = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
     @field_validator("model")
     @classmethod
     def _model_id(cls, value: str) -> str:
-        if not _MODEL_ID.match(value):
+        if not _MODEL_ID.match(value) or ".." in value or "--" in value:
             raise ValueError(
                 f"{value!r} is not a Hugging Face model id: write it as shown on "
                 "the Hub, such as meta-llama/Llama-3.1-8B-Instruct"
@@ -357,13 +799,18 @@ class InferenceConfig(_Model):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or " " in value):
-            raise ValueError(f"{value!r} is not an image reference")
+        if value is not None and (not value.strip() or re.search(r"\s", value)):
+            raise ValueError(
+                f"{value!r} is not an image reference: no spaces, such as "
+                "vllm/vllm-openai:v0.10.2"
+            )
         return value
 
     @field_validator("initialization_timeout")
     @classmethod
-    def _timeout_in_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+    def _initialization_in_range(
+        cls, value: int | None, info: ValidationInfo
+    ) -> int | None:
         if value is None:
             return None
         maximum = int((info.context or {}).get("max_initialization_timeout", 3600))
@@ -375,6 +822,20 @@ class InferenceConfig(_Model):
             )
         return value
 
+    @field_validator("request_timeout")
+    @classmethod
+    def _request_in_range(cls, value: int | None) -> int | None:
+        if value is not None and not 5 <= value <= 600:
+            raise ValueError(f"{value} s is outside 5 s to 600 s (10 min)")
+        return value
+
+    @field_validator("scale_to_zero_after")
+    @classmethod
+    def _retention_in_range(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= 3600:
+            raise ValueError(f"{value} s is outside 0 s to 3600 s (60 min)")
+        return value
+
     @model_validator(mode="after")
     def _scaling_rules(self) -> InferenceConfig:
         low, high = self.replicas.min, self.replicas.effective_max
@@ -384,6 +845,13 @@ class InferenceConfig(_Model):
                 f"replicas {low} to {high} need autoscaling (metric and threshold): "
                 "Run:ai requires a metric when min replicas is below max"
             )
+        if self.scale_to_zero_after is not None:
+            metric = self.autoscaling.metric if self.autoscaling else None
+            if low != 0 or metric not in ("throughput", "concurrency"):
+                raise ValueError(
+                    "scaleToZeroAfter needs replicas.min 0 and an autoscaling metric "
+                    f"of throughput or concurrency (now min {low}, metric {metric})"
+                )
         return self
 
     @property
@@ -396,56 +864,90 @@ class InferenceConfig(_Model):
         return "preemptible"
 
 
+# -- the stack -------------------------------------------------------------------
+
+
 class StackConfig(_Model):
     """Everything one stack file declares."""
 
     environment: Literal["local", "dev", "staging", "prod"]
     connection: Connection
-    project: ProjectConfig
-    credential: CredentialConfig
-    model_store: ModelStoreConfig
+    projects: list[ProjectConfig] = Field(min_length=1)
+    credentials: list[CredentialConfig] = Field(default_factory=list)
+    model_stores: list[ModelStoreConfig] = Field(default_factory=list)
     inferences: list[InferenceConfig] = Field(min_length=1)
     max_initialization_timeout_seconds: int = Field(
         default=FORM_MAX_INITIALIZATION_TIMEOUT, ge=5
     )
 
-    @field_validator("inferences")
-    @classmethod
-    def _unique_names(cls, inferences: list[InferenceConfig]) -> list[InferenceConfig]:
-        names = [inference.name for inference in inferences]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise ValueError(f"inference name {', '.join(repeated)} is used twice")
-        return inferences
-
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> StackConfig:
         """Validate raw values, raising ConfigError with config key paths."""
-        try:
-            maximum = int(values.get("maxInitializationTimeoutSeconds") or 3600)
-        except (TypeError, ValueError):
+        maximum = values.get("maxInitializationTimeoutSeconds", 3600)
+        if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 5:
+            # The key's own error is reported; judge timeouts by the form's limit.
             maximum = FORM_MAX_INITIALIZATION_TIMEOUT
         try:
-            return cls.model_validate(
+            config = cls.model_validate(
                 values, context={"max_initialization_timeout": maximum}
             )
         except ValidationError as error:
-            raise ConfigError(_describe(error)) from None
+            raise ConfigError(describe(error, cls)) from None
+        problems = cross_reference_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    def secret_keys(self) -> list[str]:
+        """The top-level config keys whose secrets the credentials need."""
+        return sorted({credential.secret_key for credential in self.credentials})
+
+    def project_of(self, name: str | None) -> str:
+        """The project a credential, store or inference belongs to."""
+        return name or self.projects[0].name
+
+    def credential(self, name: str) -> CredentialConfig:
+        return next(c for c in self.credentials if c.name == name)
+
+    def hf_token_of(self, inference: InferenceConfig) -> CredentialConfig | None:
+        if inference.hf_token:
+            return self.credential(inference.hf_token)
+        project = self.project_of(inference.project)
+        tokens = [
+            c
+            for c in self.credentials
+            if c.kind == "huggingFace" and self.project_of(c.project) == project
+        ]
+        return tokens[0] if len(tokens) == 1 else None
+
+    def model_store_of(self, inference: InferenceConfig) -> ModelStoreConfig | None:
+        project = self.project_of(inference.project)
+        stores = [s for s in self.model_stores if self.project_of(s.project) == project]
+        if inference.model_store:
+            return next(s for s in self.model_stores if s.name == inference.model_store)
+        return stores[0] if len(stores) == 1 else None
 
 
-_STRUCTURED_KEYS = ("project", "credential", "modelStore", "inferences")
+_STRUCTURED_KEYS = ("projects", "credentials", "modelStores", "inferences")
 _CONNECTION_KEYS = ("url", "clientId", "clusterId")
 
 
-def load_stack_config(get: Callable[[str], str | None]) -> StackConfig:
+_KNOWN_KEYS = {
+    PROJECT_NAMESPACE: {"environment", "maxInitializationTimeoutSeconds", "hfToken"},
+    RUNAI_NAMESPACE: {"url", "clientId", "clusterId", "clientSecret"},
+}
+
+
+def load_stack_config(
+    get: Callable[[str], str | None], *, present: Iterable[str] = ()
+) -> StackConfig:
     """Read and validate the stack's config through `get(fully_qualified_key)`.
 
     `get` returns the raw string the engine holds for a key, or None. The
     program passes a reader over `pulumi.Config`; the preflight passes one
-    over the stack file.
+    over the stack file. `present` lists every key the stack sets, so that a
+    misspelt top-level key is refused rather than ignored.
     """
-    import json
-
     values: dict[str, Any] = {}
     problems: list[str] = []
     for key in ("environment", "maxInitializationTimeoutSeconds", *_STRUCTURED_KEYS):
@@ -454,6 +956,9 @@ def load_stack_config(get: Callable[[str], str | None]) -> StackConfig:
             continue
         if key == "environment":
             values[key] = raw
+            continue
+        if key == "maxInitializationTimeoutSeconds":
+            values[key] = int(raw) if raw.strip().lstrip("-").isdigit() else raw
             continue
         try:
             values[key] = json.loads(raw)
@@ -469,92 +974,27 @@ def load_stack_config(get: Callable[[str], str | None]) -> StackConfig:
     }
     if problems:
         raise ConfigError(problems)
-    return StackConfig.from_values(values)
+    config = StackConfig.from_values(values)
+    unknown = _unknown_keys(present, config)
+    if unknown:
+        raise ConfigError(unknown)
+    return config
 
 
-def config_key_path(loc: tuple[int | str, ...]) -> str:
-    """`("inferences", 0, "gpu")` -> `runai-hf:inferences[0].gpu`."""
-    if not loc:
-        return PROJECT_NAMESPACE
-    head, *rest = loc
-    if head == "connection":
-        if not rest:
-            return "runai: connection keys (url, clientId, clusterId)"
-        head, *rest = rest
-        text = f"{RUNAI_NAMESPACE}:{head}"
-    else:
-        text = f"{PROJECT_NAMESPACE}:{head}"
-    for part in rest:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
-
-
-def _describe(error: ValidationError) -> list[str]:
+def _unknown_keys(present: Iterable[str], config: StackConfig) -> list[str]:
+    known = {
+        namespace: names | set(_STRUCTURED_KEYS)
+        if namespace == PROJECT_NAMESPACE
+        else set(names)
+        for namespace, names in _KNOWN_KEYS.items()
+    }
+    for key in config.secret_keys():
+        namespace, name = key.split(":", 1) if ":" in key else (PROJECT_NAMESPACE, key)
+        known.setdefault(namespace, set()).add(name)
     problems = []
-    for item in error.errors():
-        loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
-        where = config_key_path(loc)
-        message = _message(item)
-        if item["type"] == "extra_forbidden":
-            message += _suggestion(loc)
-        problems.append(f"{where}: {message}")
+    for key in sorted(present):
+        namespace, _, name = key.partition(":")
+        if namespace in known and name not in known[namespace]:
+            hint = closest(name, sorted(known[namespace]))
+            problems.append(f"{key}: is not a key this program reads{hint}")
     return problems
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class that holds the setting at `loc` (list indexes skipped)."""
-    model: Any = StackConfig
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = {f.alias or name: f for name, f in model.model_fields.items()}
-        if part not in fields:
-            return None
-        annotation = fields[part].annotation
-        model = _inner_model(annotation)
-        if model is None:
-            return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in getattr(annotation, "__args__", ()):
-        found = _inner_model(argument)
-        if found is not None:
-            return found
-    return None
-
-
-def _suggestion(loc: tuple[int | str, ...]) -> str:
-    model = _model_at(loc[:-1])
-    if model is None or not isinstance(loc[-1], str):
-        return ""
-    known = sorted(f.alias or name for name, f in model.model_fields.items())
-    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]}?"
-    return f"; known settings here: {', '.join(known)}"
-
-
-def _is_union_tag(part: int | str) -> bool:
-    # Pydantic puts the union member or validator name into `loc`
-    # (`function-after[...]`); it means nothing to a user.
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
-
-
-def _message(item: Any) -> str:
-    kind = item["type"]
-    value = item.get("input")
-    if kind == "value_error":
-        return str(item["ctx"]["error"])
-    if kind == "missing":
-        return "is required but not set"
-    if kind == "extra_forbidden":
-        return (
-            f"is not a known setting (value {value!r}); remove it or fix the spelling"
-        )
-    if kind == "literal_error":
-        return f"{value!r} is not allowed; expected {item['ctx']['expected']}"
-    return f"{value!r}: {item['msg'].lower()}"

@@ -1,33 +1,41 @@
-"""The credential component: a generic secret in Run:ai, such as the HF token."""
+"""The credential component: the HF token secret, or a Docker registry login."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import pulumi
 
 from ._resources import RunaiCredential
-from .project import Project
+from .config import normalize_registry_url
+from .project import Project, marked
 
 __all__ = ["Credential", "CredentialArgs"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CredentialArgs:
-    """A project-scoped generic secret with one key.
+    """A project-scoped credential.
 
-    `value` should be a secret Output (`config.require_secret(...)`); a plain
-    string is wrapped as a secret so it never lands in state in clear text.
+    `value` is the secret: the token of a generic secret, the password of a
+    registry login. Pass a secret Output (`config.require_secret(...)`); a
+    plain string is wrapped as a secret so it never lands in state in clear.
+    Docker Hub URLs are rewritten to `https://index.docker.io/v1/`, the only
+    spelling Knative's image digest resolution authenticates with.
     """
 
     project: Project
     value: pulumi.Input[str]
+    kind: Literal["generic-secret", "docker-registry"] = "generic-secret"
     key: str = "HF_TOKEN"
+    url: str | None = None
+    user: str | None = None
     description: str | None = None
 
 
 class Credential(pulumi.ComponentResource):
-    """A Run:ai generic-secret credential; workloads read it by Kubernetes name."""
+    """A Run:ai credential; workloads read it by its Kubernetes secret name."""
 
     asset_id: pulumi.Output[str]
     kubernetes_secret_name: pulumi.Output[str]
@@ -42,16 +50,25 @@ class Credential(pulumi.ComponentResource):
     ) -> None:
         super().__init__("runai-hf:index:Credential", name, None, opts)
 
-        props = {
+        props: dict[str, object] = {
             "name": name,
+            "kind": args.kind,
             "projectId": args.project.project_id,
             "clusterId": args.project.cluster_id,
-            "key": args.key,
             "value": pulumi.Output.secret(args.value),
+            "description": marked(args.description),
         }
-        if args.description:
-            props["description"] = args.description
-        resource = RunaiCredential(name, props, pulumi.ResourceOptions(parent=self))
+        if args.kind == "docker-registry":
+            props.update(url=normalize_registry_url(args.url or ""), user=args.user)
+        else:
+            props["key"] = args.key
+        resource = RunaiCredential(
+            name,
+            props,
+            pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["valueDigest"]
+            ),
+        )
 
         self.key = args.key
         self.credential_name = name

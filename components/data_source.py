@@ -7,7 +7,7 @@ import dataclasses
 import pulumi
 
 from ._resources import RunaiDataSource
-from .project import Project
+from .project import Project, marked
 
 __all__ = ["DataSource", "DataSourceArgs"]
 
@@ -48,9 +48,10 @@ class DataSource(pulumi.ComponentResource):
             "path": args.mount_path,
             "existingPvc": args.existing_pvc,
             "readOnly": False,
+            "description": marked(None),
         }
         optional = {
-            "size": args.size,
+            "size": None if args.existing_pvc else args.size,
             "storageClass": args.storage_class,
             "claimName": args.claim_name,
         }

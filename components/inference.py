@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import pulumi
 
 from ._resources import RunaiInference
-from ._serving import build_spec, chat_curl
+from ._serving import SpecInputs, build_spec, chat_curl
 from .config import InferenceConfig
 from .credential import Credential
 from .data_source import DataSource
-from .project import Project
+from .project import Project, stack_mark
 
 __all__ = ["HFInference", "HFInferenceArgs"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HFInferenceArgs:
-    """Where the model runs, where its token and weights come from, and how."""
+    """Where the model runs, where its token, weights and image come from, and how.
+
+    `hf_token` is a generic-secret credential holding `HF_TOKEN` (needed for
+    gated models); `model_store` a PVC the server caches weights in;
+    `registry_credentials` docker-registry credentials used as image pull
+    secrets; `env_credentials` the credentials `settings.env` entries name.
+    """
 
     project: Project
-    credential: Credential
-    model_store: DataSource
     settings: InferenceConfig
     control_plane_url: str
+    hf_token: Credential | None = None
+    model_store: DataSource | None = None
+    registry_credentials: list[Credential] = dataclasses.field(default_factory=list)
+    env_credentials: Mapping[str, Credential] = dataclasses.field(default_factory=dict)
 
 
 class HFInference(pulumi.ComponentResource):
@@ -49,20 +58,16 @@ class HFInference(pulumi.ComponentResource):
         super().__init__("runai-hf:index:HFInference", name, None, opts)
 
         settings = args.settings
-        spec = build_spec(
-            settings,
-            token_secret_name=args.credential.kubernetes_secret_name,
-            token_key=args.credential.key,
-            claim_name=args.model_store.claim_name,
-            mount_path=args.model_store.mount_path,
-        )
+        spec = build_spec(settings, _spec_inputs(args))
         props = {
             "name": name,
             "projectId": args.project.project_id,
             "clusterId": args.project.cluster_id,
             "project": args.project.project_name,
-            "credential": args.credential.credential_name,
-            "modelStore": args.model_store.data_source_name,
+            "credential": args.hf_token.credential_name if args.hf_token else None,
+            "modelStore": (
+                args.model_store.data_source_name if args.model_store else None
+            ),
             "model": settings.model,
             "server": settings.server,
             "spec": spec,
@@ -91,3 +96,19 @@ class HFInference(pulumi.ComponentResource):
                 "curl": self.curl,
             }
         )
+
+
+def _spec_inputs(args: HFInferenceArgs) -> SpecInputs:
+    store = args.model_store
+    return SpecInputs(
+        token_secret=args.hf_token.kubernetes_secret_name if args.hf_token else None,
+        token_key=args.hf_token.key if args.hf_token else "HF_TOKEN",
+        claim_name=store.claim_name if store else None,
+        mount_path=store.mount_path if store else None,
+        pull_secrets=[c.kubernetes_secret_name for c in args.registry_credentials],
+        credential_secrets={
+            name: credential.kubernetes_secret_name
+            for name, credential in args.env_credentials.items()
+        },
+        stack_mark=stack_mark(),
+    )

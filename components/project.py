@@ -1,4 +1,4 @@
-"""The Run:ai project component: a project with GPU quotas per node pool."""
+"""The Run:ai project component: quotas per node pool, or an existing project."""
 
 from __future__ import annotations
 
@@ -14,12 +14,29 @@ __all__ = ["Project", "ProjectArgs"]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ProjectArgs:
-    """What a project needs: its cluster and a quota for each node pool."""
+    """A project's cluster, quotas and place in the organisation.
+
+    With `existing=True` the project is looked up by name and only read: the
+    stack never changes or deletes it, and `quotas` may stay empty.
+    """
 
     cluster_id: str
-    quotas: list[NodePoolQuota]
+    quotas: list[NodePoolQuota] = dataclasses.field(default_factory=list)
     description: str | None = None
+    department: str | None = None
+    existing: bool = False
     requested_namespace: str | None = None
+    default_node_pools: list[str] | None = None
+
+
+def stack_mark() -> str:
+    """Who owns an object: `<pulumi project>/<stack>`, written where the API allows."""
+    return f"{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
+def marked(description: str | None) -> str:
+    mark = f"managed by Pulumi stack {stack_mark()}"
+    return f"{description} ({mark})" if description else mark
 
 
 class Project(pulumi.ComponentResource):
@@ -38,18 +55,22 @@ class Project(pulumi.ComponentResource):
     ) -> None:
         super().__init__("runai-hf:index:Project", name, None, opts)
 
-        props = {
+        props: dict[str, object] = {
             "name": name,
             "clusterId": args.cluster_id,
+            "existing": args.existing,
             "quotas": [
                 quota.model_dump(by_alias=True, exclude_none=True)
                 for quota in args.quotas
             ],
         }
-        if args.description:
-            props["description"] = args.description
-        if args.requested_namespace:
-            props["requestedNamespace"] = args.requested_namespace
+        optional = {
+            "description": None if args.existing else marked(args.description),
+            "department": args.department,
+            "requestedNamespace": args.requested_namespace,
+            "defaultNodePools": args.default_node_pools,
+        }
+        props.update({key: value for key, value in optional.items() if value})
         resource = RunaiProject(name, props, pulumi.ResourceOptions(parent=self))
 
         self.project_name = name

@@ -24,7 +24,7 @@ from typing import Any
 
 from components.errors import RunaiHFError
 
-from ._plan import display, plan_rows, render_table, resource_json
+from ._plan import display, in_plan_order, plan_rows, render_table, resource_json
 from ._policy import Violation, load_pack_config, run_policy_pack
 from ._runtime import ProgramRun, Registration, run_program
 from ._stackfile import SECRET_PLACEHOLDER, StackFile, load_stack_file
@@ -35,19 +35,34 @@ SECRET_ENVIRONMENT = {"runai:clientSecret": "RUNAI_CLIENT_SECRET"}
 TOKEN_ENVIRONMENT = "HF_TOKEN"
 
 
-def _token_key(stack_file: StackFile) -> str:
-    raw = stack_file.get(f"{stack_file.project}:credential") or "{}"
+def _credential_secret_keys(stack_file: StackFile) -> dict[str, str]:
+    """Secret config key -> the kind of credential that reads it."""
+    raw = stack_file.get(f"{stack_file.project}:credentials") or "[]"
     try:
-        key = str(json.loads(raw).get("tokenKey") or "hfToken")
-    except (json.JSONDecodeError, AttributeError):
-        key = "hfToken"
-    return key if ":" in key else f"{stack_file.project}:{key}"
+        credentials = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    keys: dict[str, str] = {}
+    for credential in credentials if isinstance(credentials, list) else []:
+        if not isinstance(credential, dict):
+            continue
+        if credential.get("kind") == "dockerRegistry":
+            key, kind = credential.get("passwordKey"), "dockerRegistry"
+        else:
+            key, kind = credential.get("tokenKey") or "hfToken", "huggingFace"
+        if isinstance(key, str) and key:
+            keys[key if ":" in key else f"{stack_file.project}:{key}"] = kind
+    return keys
 
 
 def secret_keys_read(stack_file: StackFile) -> list[str]:
     """Every secret config key the program reads."""
     return sorted(
-        {*SECRET_ENVIRONMENT, _token_key(stack_file), *stack_file.secret_keys}
+        {
+            *SECRET_ENVIRONMENT,
+            *_credential_secret_keys(stack_file),
+            *stack_file.secret_keys,
+        }
     )
 
 
@@ -100,7 +115,7 @@ def command_plan(stack_file: StackFile, *, as_json: bool) -> int:
     if as_json:
         document = {
             "stack": stack_file.stack,
-            "resources": [resource_json(r) for r in run.registrations],
+            "resources": [resource_json(r) for r in in_plan_order(run.registrations)],
             "violations": [v.as_json() for v in violations],
         }
         print(json.dumps(document, indent=2))
@@ -126,7 +141,15 @@ def _require_loopback(stack_file: StackFile) -> None:
 
 
 def _with_environment_secrets(stack_file: StackFile) -> StackFile:
-    wanted = {**SECRET_ENVIRONMENT, _token_key(stack_file): TOKEN_ENVIRONMENT}
+    """The local demo's secrets: the client secret, and HF tokens, from the env."""
+    wanted = dict(SECRET_ENVIRONMENT)
+    for key, kind in _credential_secret_keys(stack_file).items():
+        if kind != "huggingFace":
+            raise RunaiHFError(
+                f"{key}: the local demo sets only HF tokens from the environment; "
+                "drop the dockerRegistry credential from this stack"
+            )
+        wanted[key] = TOKEN_ENVIRONMENT
     secrets, missing = {}, []
     for key, variable in wanted.items():
         value = os.environ.get(variable)

@@ -15,7 +15,14 @@ from pulumi.runtime import rpc
 
 from ._runtime import Registration
 
-__all__ = ["UNKNOWN_TEXT", "display", "plan_rows", "render_table", "resource_json"]
+__all__ = [
+    "UNKNOWN_TEXT",
+    "display",
+    "in_plan_order",
+    "plan_rows",
+    "render_table",
+    "resource_json",
+]
 
 UNKNOWN_TEXT = "(known after apply)"
 SECRET_TEXT = "[secret]"
@@ -73,11 +80,28 @@ def _replicas(spec: dict[str, Any]) -> str:
     return f"{text} ({metric})" if metric else text
 
 
+_TYPE_ORDER = ("Project", "Credential", "DataSource", "Inference")
+
+
+def in_plan_order(registrations: list[Registration]) -> list[Registration]:
+    """Projects, credentials, data sources, inferences; by name within a type.
+
+    Registration order depends on thread timing; a plan should not.
+    """
+
+    def rank(registration: Registration) -> tuple[int, int, str]:
+        kind = registration.type.rsplit(":", 1)[-1].removeprefix("HF")
+        order = _TYPE_ORDER.index(kind) if kind in _TYPE_ORDER else len(_TYPE_ORDER)
+        return (int(registration.custom), order, registration.name)
+
+    return sorted(registrations, key=rank)
+
+
 def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
-    """One row per resource the engine would create, in registration order."""
+    """One row per resource the engine would create, in plan order."""
     components = _component_names(registrations)
     rows = []
-    for registration in registrations:
+    for registration in in_plan_order(registrations):
         if not registration.custom:
             continue
         inputs = display(registration.inputs)

@@ -17,9 +17,9 @@ VALID: dict[str, Any] = {
         "clientId": "ci",
         "clusterId": "7c9e2a4e-1111-4b7c-9a0e-000000000000",
     },
-    "project": {"name": "team-a", "quotas": [{"nodePool": "default", "gpu": 2}]},
-    "credential": {"name": "hf-token"},
-    "modelStore": {"name": "models", "size": "20Gi"},
+    "projects": [{"name": "team-a", "quotas": [{"nodePool": "default", "gpu": 2}]}],
+    "credentials": [{"name": "hf-token"}],
+    "modelStores": [{"name": "models", "size": "20Gi"}],
     "inferences": [{"name": "chat", "model": "Qwen/Qwen2.5-0.5B-Instruct"}],
 }
 
@@ -43,6 +43,7 @@ def problems(values: dict[str, Any]) -> list[str]:
 def test_defaults_follow_the_runai_form() -> None:
     inference = StackConfig.from_values(VALID).inferences[0]
 
+    assert inference.endpoint.protocol == "http"
     assert inference.priority == "very-high"
     assert inference.effective_preemptibility == "non-preemptible"
     assert inference.replicas.min == 1 and inference.replicas.effective_max == 1
@@ -85,7 +86,7 @@ def test_lower_priority_defaults_to_preemptible() -> None:
             "inferences.0.gpu",
             {"devices": 2, "portion": 0.5},
             "runai-hf:inferences[0].gpu",
-            "not both",
+            "fractions apply to one device",
         ),
         (
             "inferences.0.replicas",
@@ -109,12 +110,17 @@ def test_lower_priority_defaults_to_preemptible() -> None:
         ),
         ("inferences.0.gpus", 1, "runai-hf:inferences[0].gpus", "not a known setting"),
         (
-            "project.quotas",
+            "projects.0.quotas",
             [{"nodePool": "default", "gpu": 4, "gpuLimit": 2}],
-            "runai-hf:project.quotas[0]",
+            "runai-hf:projects[0].quotas[0]",
             "below the deserved gpu 4",
         ),
-        ("modelStore.size", "lots", "runai-hf:modelStore.size", "Kubernetes quantity"),
+        (
+            "modelStores.0.size",
+            "lots",
+            "runai-hf:modelStores[0].size",
+            "Kubernetes quantity",
+        ),
         ("connection.url", "runai.local", "runai:url", "not an http(s) URL"),
         ("connection.clusterId", "cluster-1", "runai:clusterId", "not a cluster UUID"),
     ],
@@ -129,7 +135,7 @@ def test_bad_input_names_key_value_and_rule(
 
 def test_every_problem_is_reported_at_once() -> None:
     values = with_change("inferences.0.priority", "urgent")
-    values["project"]["name"] = "Team A"
+    values["projects"][0]["name"] = "Team A"
 
     found = problems(values)
 
@@ -163,15 +169,15 @@ def test_unknown_key_suggests_the_closest_known_one() -> None:
     found = problems(values)
 
     assert found == [
-        "runai-hf:inferences[0].initialisationTimeout: is not a known setting "
-        "(value '10m'); remove it or fix the spelling; did you mean "
-        "initializationTimeout?"
+        "runai-hf:inferences[0].initialisationTimeout: is not a known setting; "
+        "did you mean initializationTimeout?"
     ]
 
 
 def test_unknown_key_without_a_close_match_lists_the_known_ones() -> None:
-    found = problems(with_change("project.team", "a"))
+    found = problems(with_change("projects.0.team", "a"))
 
     assert found[0].endswith(
-        "known settings here: description, name, quotas, requestedNamespace"
+        "known settings here: defaultNodePools, department, description, existing, "
+        "name, quotas, requestedNamespace"
     )

@@ -11,7 +11,7 @@ import pytest
 from conftest import PROJECT_DIR
 
 from components._client import ConnectionSettings, RunaiClient
-from components._providers import _RunaiProvider
+from components._providers._base import RunaiProvider
 from preflight._stackfile import StackFile, load_stack_file
 from preflight.engine import EngineError, SimulatedEngine
 
@@ -20,7 +20,7 @@ TOKEN = "hf_engine_test_token"
 
 @pytest.fixture(autouse=True)
 def quick_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_RunaiProvider, "poll_initial", 0.02)
+    monkeypatch.setattr(RunaiProvider, "poll_initial", 0.02)
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_local_stack_up_again_update_and_destroy(
     project = "hf-engine-a"
     stack = local_stack(
         connection,
-        project={"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]},
+        projects=[{"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]}],
     )
 
     first = engine(stack, state, lines).up()
@@ -119,7 +119,7 @@ def test_local_stack_up_again_update_and_destroy(
     again = snapshot(client, project)
     changed = local_stack(
         connection,
-        project={"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]},
+        projects=[{"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]}],
         inferences=inferences_with({"image": "vllm/vllm-openai:v0.10.1"}),
     )
     third = engine(changed, state, lines).up()
@@ -151,19 +151,19 @@ def test_removed_inference_is_deleted_and_pinned_name_replaces_delete_first(
 ) -> None:
     state = tmp_path / "local.json"
     lines: list[str] = []
-    quotas = {"name": "hf-engine-b", "quotas": [{"nodePool": "default", "gpu": 1}]}
+    quotas = [{"name": "hf-engine-b", "quotas": [{"nodePool": "default", "gpu": 1}]}]
 
-    engine(local_stack(connection, project=quotas), state, lines).up()
+    engine(local_stack(connection, projects=quotas), state, lines).up()
     moved = inferences_with({"endpoint": {"access": "authenticatedUsers"}})
     replaced = engine(
-        local_stack(connection, project=quotas, inferences=moved), state, lines
+        local_stack(connection, projects=quotas, inferences=moved), state, lines
     ).up()
     renamed = inferences_with({}, name="chat-renamed")
     swapped = engine(
-        local_stack(connection, project=quotas, inferences=renamed), state, lines
+        local_stack(connection, projects=quotas, inferences=renamed), state, lines
     ).up()
     workloads = snapshot(client, "hf-engine-b")["workloads"]
-    engine(local_stack(connection, project=quotas), state, lines).destroy()
+    engine(local_stack(connection, projects=quotas), state, lines).destroy()
 
     assert replaced.replaced == ["Inference chat-qwen"]
     assert swapped.created == ["Inference chat-renamed"]
@@ -182,9 +182,9 @@ def test_failed_create_keeps_what_succeeded_in_state(
     connection: dict[str, str], tmp_path: Path
 ) -> None:
     state = tmp_path / "local.json"
-    quotas = {"name": "hf-engine-c", "quotas": [{"nodePool": "default", "gpu": 1}]}
+    quotas = [{"name": "hf-engine-c", "quotas": [{"nodePool": "default", "gpu": 1}]}]
     huge = inferences_with({"gpu": {"devices": 64}, "initializationTimeout": 5})
-    stack = local_stack(connection, project=quotas, inferences=huge)
+    stack = local_stack(connection, projects=quotas, inferences=huge)
 
     with pytest.raises(
         EngineError, match="Inference chat-qwen: create failed.*Pending"
@@ -197,5 +197,5 @@ def test_failed_create_keeps_what_succeeded_in_state(
         "DataSource",
         "Project",
     ]
-    engine(local_stack(connection, project=quotas), state, []).destroy()
+    engine(local_stack(connection, projects=quotas), state, []).destroy()
     assert json.loads(state.read_text())["resources"] == {}

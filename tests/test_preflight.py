@@ -127,8 +127,12 @@ def test_mandatory_violation_fails_with_the_reason(
 def test_unknown_stack_names_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["--stack", "nope"])
 
+    err = capsys.readouterr().err
     assert status == 1
-    assert "known stacks are local, prod" in capsys.readouterr().err
+    assert "no stack file" in err and "known stacks are " in err
+    assert {"local", "dev", "staging", "prod"} <= set(
+        err.split("known stacks are ")[1].strip().split(", ")
+    )
 
 
 def test_runs_as_a_module_without_network_or_credentials() -> None:

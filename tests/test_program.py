@@ -31,35 +31,37 @@ def fake_server(registration: Registration) -> tuple[str | None, dict[str, Any]]
 
 
 def run_stack(stack: str) -> ProgramRun:
-    stack_file = load_stack_file(PROJECT_DIR, stack).with_secrets(
-        {"runai-hf:hfToken": TOKEN}
-    )
+    secrets = {"runai-hf:hfToken": TOKEN, "runai:clientSecret": "client-secret"}
+    if stack == "prod":
+        secrets["runai-hf:registryPassword"] = "registry-password"
+    stack_file = load_stack_file(PROJECT_DIR, stack).with_secrets(secrets)
     return run_program(PROJECT_DIR, stack_file, fake_server, preview=False)
 
 
-def one(run: ProgramRun, type_: str) -> Registration:
-    found = run.by_type(type_)
+def one(run: ProgramRun, type_: str, name: str | None = None) -> Registration:
+    found = [r for r in run.by_type(type_) if name is None or r.name == name]
     assert len(found) == 1, [r.name for r in run.registrations]
     return found[0]
 
 
-@pytest.mark.parametrize("stack", ["local", "prod"])
+@pytest.mark.parametrize("stack", ["local", "dev", "staging", "prod"])
 def test_components_and_their_children(stack: str) -> None:
     run = run_stack(stack)
 
-    for kind in ("Project", "Credential", "DataSource", "HFInference"):
-        component = one(run, f"runai-hf:index:{kind}")
-        assert not component.custom
+    components = [r for r in run.registrations if not r.custom]
+    kinds = {c.type.rsplit(":", 1)[-1] for c in components}
+    assert {"Project", "Credential", "DataSource", "HFInference"} <= kinds
+    for component in components:
         children = [r for r in run.registrations if r.parent == component.urn]
-        assert [c.type for c in children] == [
-            f"pulumi-python:dynamic/runai:{kind.removeprefix('HF')}"
-        ]
+        kind = component.type.rsplit(":", 1)[-1].removeprefix("HF")
+        assert [c.type for c in children] == [f"pulumi-python:dynamic/runai:{kind}"]
+        assert children[0].name == component.name
 
 
 def test_inference_is_wired_to_project_credential_and_model_store() -> None:
     run = run_stack("prod")
 
-    inference = one(run, "pulumi-python:dynamic/runai:Inference").inputs
+    inference = one(run, "pulumi-python:dynamic/runai:Inference", "chat-llama").inputs
     spec = inference["spec"]
     token = [v for v in spec["environmentVariables"] if v["name"] == "HF_TOKEN"][0]
 
@@ -71,7 +73,14 @@ def test_inference_is_wired_to_project_credential_and_model_store() -> None:
     assert spec["storage"]["pvc"][0]["claimName"] == "claim-models"
     assert spec["storage"]["pvc"][0]["path"] == "/models"
     assert {"name": "HF_HOME", "value": "/models"} in spec["environmentVariables"]
-    assert spec["compute"] == {"gpuDevicesRequest": 1}
+    assert spec["compute"] == {
+        "gpuDevicesRequest": 1,
+        "cpuCoreRequest": 4,
+        "cpuCoreLimit": 8,
+        "cpuMemoryRequest": "32G",
+        "cpuMemoryLimit": "48G",
+    }
+    assert spec["imagePullSecrets"] == [{"name": "hf-token-k8s"}]
     assert spec["autoscaling"] == {
         "minReplicas": 2,
         "maxReplicas": 4,
@@ -99,6 +108,7 @@ def test_exports_give_endpoint_and_curl() -> None:
 
     inferences, secret = run.exports["inferences"]
     chat = inferences["chat-llama"]
+    assert set(inferences) == {"chat-llama", "chat-mistral"}
 
     assert not secret
     assert chat["url"] == "https://chat.example.invalid"
@@ -120,6 +130,7 @@ def test_token_is_a_secret_input_and_nowhere_else() -> None:
     others = [r for r in run.registrations if r is not credential]
 
     assert credential.inputs["value"]["value"] == TOKEN
+    assert credential.inputs["kind"] == "generic-secret"
     assert credential.inputs["value"]["4dabf18193072939515e22adb298388d"]
     assert TOKEN not in repr([r.inputs for r in others] + [run.exports])
 
@@ -129,5 +140,5 @@ def test_missing_token_is_a_config_error() -> None:
 
     stack_file = load_stack_file(PROJECT_DIR, "local")
 
-    with pytest.raises(ConfigError, match="runai-hf:hfToken.*config set --secret"):
+    with pytest.raises(ConfigError, match="runai-hf:hfToken: this secret is not set"):
         run_program(PROJECT_DIR, stack_file, fake_server, preview=False)

@@ -17,7 +17,7 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.dynamic.config import Config
 
 from components._client import ConnectionSettings, RunaiClient
-from components._providers import (
+from components._providers import (  # noqa: I001
     CredentialProvider,
     DataSourceProvider,
     InferenceProvider,
@@ -171,7 +171,7 @@ def test_credential_keeps_only_a_digest_of_the_token(
     assert created.outs["kubernetesSecretName"]
     assert TOKEN not in repr(created.outs) and TOKEN not in repr(stored)
     assert not unchanged.changes
-    assert rotated.replaces == ["valueDigest"]
+    assert rotated.replaces == ["value"]
 
 
 def test_check_rejects_bad_names_before_any_call(connection: dict[str, str]) -> None:

@@ -1,0 +1,259 @@
+"""Turn validation failures into lines a platform engineer can act on.
+
+Each line starts with the stack config key path (`runai-hf:inferences[0].gpu`)
+and says what is wrong with which value and what is allowed. Values that
+might be secrets (unknown keys, `secure:` blocks, anything named like a
+password or token) are never echoed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from .config import StackConfig
+
+__all__ = ["config_key_path", "cross_reference_problems", "describe", "suggest"]
+
+PROJECT_NAMESPACE = "runai-hf"
+RUNAI_NAMESPACE = "runai"
+_SECRET_NAME = re.compile(r"(token|secret|password|passwd|key)", re.IGNORECASE)
+
+
+def config_key_path(loc: tuple[int | str, ...]) -> str:
+    """`("inferences", 0, "gpu")` -> `runai-hf:inferences[0].gpu`."""
+    if not loc:
+        return PROJECT_NAMESPACE
+    head, *rest = loc
+    if head == "connection":
+        if not rest:
+            return "runai: connection keys (url, clientId, clusterId)"
+        head, *rest = rest
+        text = f"{RUNAI_NAMESPACE}:{head}"
+    else:
+        text = f"{PROJECT_NAMESPACE}:{head}"
+    for part in rest:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def describe(error: ValidationError, root: type[BaseModel]) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
+        message = _message(item, loc)
+        if item["type"] == "extra_forbidden":
+            message += suggest(root, loc)
+        problems.append(f"{config_key_path(loc)}: {message}")
+    return problems
+
+
+def _is_union_tag(part: int | str) -> bool:
+    # Pydantic puts union members and validator names into `loc`
+    # (`function-after[...]`, `float`, `str`); they mean nothing to a user.
+    if not isinstance(part, str):
+        return False
+    return (
+        "[" in part or part.startswith("function-") or part in ("float", "str", "int")
+    )
+
+
+def _shown(value: Any, loc: tuple[int | str, ...]) -> str:
+    name = str(loc[-1]) if loc else ""
+    if isinstance(value, dict) and "secure" in value:
+        return "[secret]"
+    if _SECRET_NAME.search(name) and not name.endswith("Key"):
+        return "[secret]"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _message(item: Any, loc: tuple[int | str, ...]) -> str:
+    kind = item["type"]
+    value = item.get("input")
+    if kind == "value_error":
+        return str(item["ctx"]["error"])
+    if kind == "missing":
+        return "is required but not set"
+    if kind == "extra_forbidden":
+        # The value is not shown: an unknown key may well hold a secret.
+        return "is not a known setting"
+    if kind == "literal_error":
+        return (
+            f"{_shown(value, loc)} is not allowed; expected {item['ctx']['expected']}"
+        )
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{_shown(value, loc)} is not a mapping; write key: value pairs here"
+    if kind == "list_type":
+        return f"{_shown(value, loc)} is not a list; write a YAML list here"
+    if kind == "too_short":
+        return "is empty; give at least one entry"
+    if kind in ("finite_number",):
+        return f"{_shown(value, loc)} is not a finite number"
+    return f"{_shown(value, loc)}: {item['msg'].lower()}"
+
+
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> Any:
+    """The model class that holds the setting at `loc` (list indexes skipped)."""
+    model: Any = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        if part not in fields:
+            return None
+        model = _inner_model(fields[part].annotation)
+        if model is None:
+            return None
+    return model
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _inner_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def suggest(root: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """`; did you mean X?` for a misspelt key, else the keys allowed there."""
+    model = _model_at(root, loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    known = sorted(f.alias or name for name, f in model.model_fields.items())
+    return closest(loc[-1], known)
+
+
+def closest(word: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    if not match:
+        lowered = {k.lower(): k for k in known}
+        if word.lower() in lowered:
+            match = [lowered[word.lower()]]
+    if match:
+        return f"; did you mean {match[0]}?"
+    return f"; known settings here: {', '.join(known)}"
+
+
+def _names(items: list[Any]) -> str:
+    return ", ".join(item.name for item in items) or "none"
+
+
+def cross_reference_problems(config: StackConfig) -> list[str]:
+    """References between sections: names exist, kinds fit, projects agree."""
+    problems: list[str] = []
+    problems += _duplicates("projects", [p.name for p in config.projects])
+    problems += _duplicates("credentials", [c.name for c in config.credentials])
+    problems += _duplicates("modelStores", [s.name for s in config.model_stores])
+    problems += _duplicates("inferences", [i.name for i in config.inferences])
+
+    for section, items in (
+        ("credentials", config.credentials),
+        ("modelStores", config.model_stores),
+        ("inferences", config.inferences),
+    ):
+        for index, item in enumerate(items):
+            problems += _project_reference(
+                config, section, index, getattr(item, "project", None)
+            )
+    if problems:
+        return problems
+
+    for index, inference in enumerate(config.inferences):
+        problems += _inference_references(config, index, inference)
+    for index, project in enumerate(config.projects):
+        if project.requested_namespace is None and len(project.name) > 57:
+            problems.append(
+                f"{PROJECT_NAMESPACE}:projects[{index}].name: {project.name!r} is "
+                f"{len(project.name)} characters; its namespace runai-<name> allows "
+                "57: shorten it or set requestedNamespace"
+            )
+    return problems
+
+
+def _duplicates(section: str, names: list[str]) -> list[str]:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    return [
+        f"{PROJECT_NAMESPACE}:{section}: the name {name!r} is used more than once"
+        for name in repeated
+    ]
+
+
+def _project_reference(
+    config: StackConfig, section: str, index: int, project: Any
+) -> list[str]:
+    where = f"{PROJECT_NAMESPACE}:{section}[{index}].project"
+    names = [p.name for p in config.projects]
+    if project is None and len(names) > 1:
+        listed = ", ".join(names)
+        return [f"{where}: is required when the stack has several projects ({listed})"]
+    if project is not None and project not in names:
+        hint = closest(project, names)
+        return [f"{where}: {project!r} is not a project of this stack{hint}"]
+    return []
+
+
+def _inference_references(config: StackConfig, index: int, inference: Any) -> list[str]:
+    problems = []
+    where = f"{PROJECT_NAMESPACE}:inferences[{index}]"
+    project = config.project_of(inference.project)
+    in_project = [
+        c for c in config.credentials if config.project_of(c.project) == project
+    ]
+    tokens = [c for c in in_project if c.kind == "huggingFace"]
+    registries = [c for c in in_project if c.kind == "dockerRegistry"]
+    if inference.hf_token is not None and inference.hf_token not in {
+        c.name for c in tokens
+    }:
+        problems.append(
+            f"{where}.hfToken: {inference.hf_token!r} is not a huggingFace credential "
+            f"of project {project}; known: {_names(tokens)}"
+        )
+    if inference.hf_token is None and len(tokens) > 1:
+        problems.append(
+            f"{where}.hfToken: project {project} has several huggingFace credentials "
+            f"({_names(tokens)}); name the one to use"
+        )
+    for position, name in enumerate(inference.image_pull_secrets):
+        if name not in {c.name for c in registries}:
+            problems.append(
+                f"{where}.imagePullSecrets[{position}]: {name!r} is not a "
+                f"dockerRegistry credential of project {project}; known: "
+                f"{_names(registries)}"
+            )
+    for position, variable in enumerate(inference.env):
+        if variable.credential and variable.credential not in {
+            c.name for c in in_project
+        }:
+            problems.append(
+                f"{where}.env[{position}].credential: {variable.credential!r} is not "
+                f"a credential of project {project}; known: {_names(in_project)}"
+            )
+    problems += _store_reference(config, where, project, inference)
+    return problems
+
+
+def _store_reference(
+    config: StackConfig, where: str, project: str, inference: Any
+) -> list[str]:
+    stores = [s for s in config.model_stores if config.project_of(s.project) == project]
+    if inference.model_store is not None:
+        if inference.model_store not in {s.name for s in stores}:
+            return [
+                f"{where}.modelStore: {inference.model_store!r} is not a model store "
+                f"of project {project}; known: {_names(stores)}"
+            ]
+        return []
+    if len(stores) > 1:
+        return [
+            f"{where}.modelStore: project {project} has several model stores "
+            f"({_names(stores)}); name the one to use"
+        ]
+    return []

@@ -1,0 +1,140 @@
+"""Credentials: a generic secret (such as `HF_TOKEN`) or a Docker registry login."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    UpdateResult,
+)
+
+from .._values import normalize
+from ._base import (
+    AssetProvider,
+    changed,
+    diff_result,
+    dns_failure,
+    matches_digest,
+    required,
+    secret_digest,
+)
+
+__all__ = ["CredentialProvider"]
+
+logger = logging.getLogger("runai_hf")
+
+_PATHS = {
+    "generic-secret": "/api/v1/asset/credentials/generic-secret",
+    "docker-registry": "/api/v1/asset/credentials/docker-registry",
+}
+_IDENTITY = ["name", "kind", "projectId", "clusterId", "key", "url", "user"]
+
+
+class CredentialProvider(AssetProvider):
+    """A project credential whose secret reaches the API and nothing else.
+
+    Outputs carry only a salted digest of the secret (`valueDigest`), so state
+    and logs stay free of it while a rotation still shows as a change, and so
+    as a replacement, since Run:ai lets only a credential's description change.
+    """
+
+    path = _PATHS["generic-secret"]
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = normalize(news)
+        kind = props.setdefault("kind", "generic-secret")
+        failures = required(props, "name", "projectId", "clusterId")
+        failures += dns_failure(props, "name")
+        if kind not in _PATHS:
+            failures.append(
+                CheckFailure("kind", f"{kind!r} is not one of {', '.join(_PATHS)}")
+            )
+        needed = ("key",) if kind == "generic-secret" else ("url", "user")
+        failures += required(props, *needed)
+        if not props.get("value"):
+            failures.append(
+                CheckFailure("value", "the secret value is empty; set its config key")
+            )
+        return CheckResult(props, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        label = f"credential {props['name']}"
+        asset_id, asset = self._kind(props).create_asset(self._body(props), label)
+        return CreateResult(asset_id, self._outputs(props, asset))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        asset = self._kind(props).fetch(id_)
+        if asset is None:
+            return ReadResult(None, {})
+        meta = asset["meta"]
+        inputs: dict[str, Any] = {
+            key: props[key]
+            for key in ("kind", "key", "url", "user", "valueDigest")
+            if key in props
+        }
+        inputs.update(
+            name=meta["name"],
+            projectId=str(meta.get("projectId")),
+            clusterId=meta.get("clusterId"),
+        )
+        if meta.get("description"):
+            inputs["description"] = meta["description"]
+        return ReadResult(id_, self._outputs(inputs, asset), inputs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = changed(olds, {"kind": "generic-secret", **news}, _IDENTITY)
+        if not matches_digest(str(news.get("value") or ""), olds.get("valueDigest")):
+            replaces.append("value")
+        updates = changed(olds, news, ["description"])
+        return diff_result(replaces + updates, replaces)
+
+    def update(
+        self, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> UpdateResult:
+        kind = self._kind(news)
+        meta = {"description": news.get("description") or None}
+        with kind.client() as client:
+            asset = client.put(f"{kind.path}/{id_}", {"meta": meta})
+        outputs = self._outputs(news, asset)
+        outputs["valueDigest"] = olds.get("valueDigest")
+        return UpdateResult(outputs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        kind = self._kind(props)
+        kind.delete_path(f"{kind.path}/{id_}")
+        logger.debug("credential %s: deleted", props.get("name", id_))
+
+    def _kind(self, props: Mapping[str, Any]) -> CredentialProvider:
+        # The same provider serves both kinds; only the collection differs.
+        kind = CredentialProvider()
+        kind._config = self._config
+        kind.path = _PATHS[str(props.get("kind") or "generic-secret")]
+        return kind
+
+    def _body(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        if props.get("kind") == "docker-registry":
+            spec = {
+                "url": props["url"],
+                "user": props["user"],
+                "password": props["value"],
+            }
+        else:
+            spec = {"keyValuePairs": [{"key": props["key"], "value": props["value"]}]}
+        return {"meta": self.meta(props), "spec": spec}
+
+    def _outputs(
+        self, props: Mapping[str, Any], asset: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        outputs = {key: item for key, item in props.items() if key != "value"}
+        if props.get("value"):
+            outputs["valueDigest"] = secret_digest(str(props["value"]))
+        outputs["assetId"] = asset["meta"]["id"]
+        outputs["kubernetesSecretName"] = self.cluster_name(asset)
+        return outputs

@@ -1,0 +1,125 @@
+"""`/api/v1/asset/datasource/pvc`: the PVC model store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    UpdateResult,
+)
+
+from .._values import normalize
+from ._base import AssetProvider, changed, diff_result, dns_failure, required
+
+__all__ = ["DataSourceProvider"]
+
+logger = logging.getLogger("runai_hf")
+
+_OUTPUT_ONLY = frozenset({"assetId", "__provider"})
+
+
+class DataSourceProvider(AssetProvider):
+    """A PVC data source: the model store the server downloads weights into."""
+
+    path = "/api/v1/asset/datasource/pvc"
+    _replace_keys: ClassVar[list[str]] = [
+        "projectId",
+        "clusterId",
+        "existingPvc",
+        "readOnly",
+        "size",
+        "storageClass",
+    ]
+    _update_keys: ClassVar[list[str]] = ["name", "description", "path"]
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = normalize(news)
+        failures = required(props, "name", "projectId", "clusterId", "path")
+        failures += dns_failure(props, "name")
+        if not props.get("existingPvc") and not props.get("size"):
+            failures.append(
+                CheckFailure("size", "a new PVC needs a size, such as 20Gi")
+            )
+        return CheckResult(props, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        label = f"data source {props['name']}"
+        asset_id, asset = self.create_asset(self._body(props), label)
+        return CreateResult(asset_id, self._outputs(props, asset))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        asset = self.fetch(id_)
+        if asset is None:
+            return ReadResult(None, {})
+        spec, meta = asset["spec"], asset["meta"]
+        claim_info = spec.get("claimInfo") or {}
+        inputs = {
+            **props,
+            "name": meta["name"],
+            "path": spec.get("path"),
+            "existingPvc": bool(spec.get("existingPvc")),
+            "readOnly": bool(spec.get("readOnly")),
+            "size": claim_info.get("size"),
+            "storageClass": claim_info.get("storageClass"),
+        }
+        inputs = {key: item for key, item in inputs.items() if key not in _OUTPUT_ONLY}
+        return ReadResult(id_, self._outputs(inputs, asset), inputs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = changed(olds, news, self._replace_keys)
+        # The claim name is an output when Run:ai chose it; only a name the
+        # user asks for can differ from it.
+        if news.get("claimName") and news["claimName"] != olds.get("claimName"):
+            replaces.append("claimName")
+        changes = replaces + changed(olds, news, self._update_keys)
+        return diff_result(changes, replaces)
+
+    def update(
+        self, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> UpdateResult:
+        body = {
+            "meta": {"name": news["name"], "description": news.get("description")},
+            "spec": {"path": news["path"]},
+        }
+        with self.client() as client:
+            asset = client.put(f"{self.path}/{id_}", body)
+        return UpdateResult(self._outputs(news, asset))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.delete_path(f"{self.path}/{id_}")
+        logger.debug("data source %s: deleted", props.get("name", id_))
+
+    def _body(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "path": props["path"],
+            "existingPvc": bool(props.get("existingPvc")),
+            "readOnly": bool(props.get("readOnly")),
+        }
+        if props.get("claimName"):
+            spec["claimName"] = props["claimName"]
+        if not spec["existingPvc"]:
+            claim_info: dict[str, Any] = {
+                "size": props["size"],
+                "accessModes": {"readWriteOnce": True},
+                "volumeMode": "Filesystem",
+            }
+            if props.get("storageClass"):
+                claim_info["storageClass"] = props["storageClass"]
+            spec["claimInfo"] = claim_info
+        return {"meta": self.meta(props), "spec": spec}
+
+    def _outputs(
+        self, props: Mapping[str, Any], asset: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            **props,
+            "assetId": asset["meta"]["id"],
+            "claimName": self.cluster_name(asset) or props.get("claimName"),
+        }

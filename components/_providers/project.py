@@ -1,0 +1,249 @@
+"""`/api/v1/org-unit/projects`: a project and its quotas per node pool."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    UpdateResult,
+)
+
+from .._client import RunaiClient
+from .._quantity import cpu_cores, quantity_value
+from .._values import normalize
+from ..errors import NotFoundError, RunaiHFError
+from ._base import RunaiProvider, changed, diff_result, dns_failure, required
+
+__all__ = ["ProjectProvider"]
+
+logger = logging.getLogger("runai_hf")
+
+_PATH = "/api/v1/org-unit/projects"
+
+
+class ProjectProvider(RunaiProvider):
+    """A project with GPU, CPU and memory quotas, or an existing one, read only.
+
+    CPU quotas go to the API in millicores and memory in MB: the request
+    model does not name its units, and these are the ones the UI shows.
+    """
+
+    _replace_keys: ClassVar[list[str]] = [
+        "name",
+        "clusterId",
+        "requestedNamespace",
+        "department",
+        "existing",
+    ]
+    _update_keys: ClassVar[list[str]] = ["description", "quotas", "defaultNodePools"]
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = normalize(news)
+        failures = required(props, "name", "clusterId")
+        failures += dns_failure(props, "name")
+        if not props.get("existing") and not props.get("quotas"):
+            failures.append(CheckFailure("quotas", "a new project needs quotas"))
+        for index, quota in enumerate(props.get("quotas") or []):
+            failures += _quota_failures(index, quota)
+        return CheckResult(props, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with self.client() as client:
+            if props.get("existing"):
+                project = self._find(client, props)
+                logger.info("project %s: using the existing project", props["name"])
+                return CreateResult(str(project["id"]), self._outputs(props, project))
+            project = client.post(_PATH, self._body(client, props))
+            project_id = str(project["id"])
+            project = self._wait_ready(client, project_id) or project
+        logger.debug("project %s: created as %s", props["name"], project_id)
+        return CreateResult(project_id, self._outputs(props, project))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self.client() as client:
+            try:
+                project = client.get(f"{_PATH}/{id_}")
+            except NotFoundError:
+                return ReadResult(None, {})
+        inputs = {
+            **props,
+            "name": project["name"],
+            "clusterId": project["clusterId"],
+            "quotas": _quotas_from(project),
+        }
+        for key in ("description", "requestedNamespace", "defaultNodePools"):
+            if props.get(key) is not None:
+                inputs[key] = project.get(key) or None
+        inputs = {k: v for k, v in inputs.items() if k not in _OUTPUT_ONLY}
+        return ReadResult(id_, self._outputs(inputs, project), inputs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = changed(olds, news, self._replace_keys)
+        updates = [] if news.get("existing") else changed(olds, news, self._update_keys)
+        return diff_result(replaces + updates, replaces)
+
+    def update(
+        self, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> UpdateResult:
+        with self.client() as client:
+            if news.get("existing"):
+                project = client.get(f"{_PATH}/{id_}")
+                return UpdateResult(self._outputs(news, project))
+            body: dict[str, Any] = {"resources": self._resources(client, news)}
+            for key in ("description", "defaultNodePools"):
+                if news.get(key):
+                    body[key] = news[key]
+            project = client.put(f"{_PATH}/{id_}", body)
+        logger.debug("project %s: updated", news["name"])
+        return UpdateResult(self._outputs(news, project))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("existing"):
+            logger.info("project %s: existing project left in place", props["name"])
+            return
+        self.delete_path(f"{_PATH}/{id_}")
+
+    def _body(self, client: RunaiClient, props: Mapping[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": props["name"],
+            "clusterId": props["clusterId"],
+            "resources": self._resources(client, props),
+        }
+        for key in ("description", "requestedNamespace", "defaultNodePools"):
+            if props.get(key):
+                body[key] = props[key]
+        if props.get("department"):
+            body["parentId"] = self._department_id(client, str(props["department"]))
+        return body
+
+    def _find(self, client: RunaiClient, props: Mapping[str, Any]) -> Any:
+        filters = [f"name=={props['name']}", f"clusterId=={props['clusterId']}"]
+        found = client.get(_PATH, filterBy=filters)["projects"]
+        if not found:
+            raise RunaiHFError(
+                f"project {props['name']}: no such project in cluster "
+                f"{props['clusterId']}; create it, or drop existing: true so the "
+                "stack creates it"
+            )
+        return found[0]
+
+    @staticmethod
+    def _department_id(client: RunaiClient, name: str) -> str:
+        departments = client.get("/api/v1/org-unit/departments")["departments"]
+        for department in departments:
+            if department.get("name") == name:
+                return str(department["id"])
+        known = ", ".join(sorted(str(d.get("name")) for d in departments)) or "none"
+        raise RunaiHFError(
+            f"department {name!r} does not exist; known departments: {known}"
+        )
+
+    @staticmethod
+    def _resources(client: RunaiClient, props: Mapping[str, Any]) -> list[Any]:
+        pools = client.get(
+            "/api/v1/node-pools", filterBy=f"clusterId=={props['clusterId']}"
+        )["nodepools"]
+        ids = {pool["name"]: pool["id"] for pool in pools}
+        resources = []
+        for quota in props.get("quotas") or []:
+            pool = quota.get("nodePool") or "default"
+            if pool not in ids:
+                known = ", ".join(sorted(ids)) or "none"
+                raise RunaiHFError(
+                    f"project {props['name']}: node pool {pool!r} does not exist in "
+                    f"cluster {props['clusterId']}; known node pools: {known}"
+                )
+            resources.append(
+                {"nodePool": {"id": ids[pool], "name": pool}, **_quota_body(quota)}
+            )
+        return resources
+
+    def _wait_ready(self, client: RunaiClient, project_id: str) -> Any:
+        def ready() -> Any:
+            project = client.get(f"{_PATH}/{project_id}")
+            phase = (project.get("status") or {}).get("phase")
+            return project if phase in (None, "Ready") else None
+
+        return self.wait(ready, timeout=120.0)
+
+    @staticmethod
+    def _outputs(
+        props: Mapping[str, Any], project: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        status = project.get("status") or {}
+        namespace = status.get("namespace") or props.get("requestedNamespace")
+        outputs = {
+            **props,
+            "projectId": str(project["id"]),
+            "namespace": namespace or f"runai-{props['name']}",
+            "phase": status.get("phase") or "Ready",
+        }
+        if props.get("existing"):
+            # Policies weigh inferences against these numbers.
+            outputs["quotas"] = _quotas_from(project)
+        return outputs
+
+
+_OUTPUT_ONLY = frozenset({"projectId", "namespace", "phase", "__provider"})
+
+
+def _quota_failures(index: int, quota: Mapping[str, Any]) -> list[CheckFailure]:
+    gpu, limit = quota.get("gpu"), quota.get("gpuLimit")
+    if not isinstance(gpu, int | float) or gpu < 0:
+        return [
+            CheckFailure(f"quotas[{index}].gpu", f"{gpu!r} is not a GPU count >= 0")
+        ]
+    if limit is not None and limit < gpu:
+        return [
+            CheckFailure(
+                f"quotas[{index}].gpuLimit",
+                f"limit {limit} is below the deserved {gpu}",
+            )
+        ]
+    return []
+
+
+def _quota_body(quota: Mapping[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "gpu": {"deserved": quota["gpu"], "limit": quota.get("gpuLimit")}
+    }
+    if quota.get("cpu") is not None or quota.get("cpuLimit") is not None:
+        body["cpu"] = {
+            "deserved": _millicores(quota.get("cpu")),
+            "limit": _millicores(quota.get("cpuLimit")),
+        }
+    if quota.get("memory") is not None or quota.get("memoryLimit") is not None:
+        body["memory"] = {
+            "deserved": _megabytes(quota.get("memory")),
+            "limit": _megabytes(quota.get("memoryLimit")),
+            "units": "MB",
+        }
+    return body
+
+
+def _millicores(value: Any) -> float | None:
+    return None if value is None else round(cpu_cores(value) * 1000)
+
+
+def _megabytes(value: Any) -> float | None:
+    return None if value is None else round(quantity_value(str(value)) / 1e6)
+
+
+def _quotas_from(project: Mapping[str, Any]) -> list[dict[str, Any]]:
+    quotas = []
+    for resource in project.get("resources") or []:
+        gpu = resource.get("gpu") or {}
+        quota: dict[str, Any] = {
+            "nodePool": (resource.get("nodePool") or {}).get("name"),
+            "gpu": gpu.get("deserved", 0),
+            "gpuLimit": gpu.get("limit"),
+        }
+        quotas.append(normalize(quota))
+    return quotas
