@@ -27,7 +27,7 @@ from components.errors import RunaiHFError
 from ._plan import display, in_plan_order, plan_rows, render_table, resource_json
 from ._policy import Violation, load_pack_config, run_policy_pack
 from ._runtime import ProgramRun, Registration, run_program
-from ._stackfile import SECRET_PLACEHOLDER, StackFile, load_stack_file
+from ._stackfile import SECRET_PLACEHOLDER, StackFile, StackFileError, load_stack_file
 from .engine import EngineError, SimulatedEngine
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             state = args.state or PROJECT_DIR / ".state" / f"{args.stack}.json"
             return command_apply(stack_file, destroy=args.destroy, state=state)
         return command_plan(stack_file, as_json=args.json)
-    except (RunaiHFError, EngineError, FileNotFoundError) as error:
+    except (RunaiHFError, EngineError, FileNotFoundError, StackFileError) as error:
         print(f"preflight: stack {args.stack}: {error}", file=sys.stderr)
         return 1
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["SECRET_PLACEHOLDER", "StackFile", "load_stack_file"]
+__all__ = ["SECRET_PLACEHOLDER", "StackFile", "StackFileError", "load_stack_file"]
 
 SECRET_PLACEHOLDER = "[secret]"
 
@@ -45,7 +45,38 @@ class StackFile:
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
+    # YAML dates and binary values become strings, as the CLI would send them.
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+class StackFileError(ValueError):
+    """A stack file that is not the YAML mapping Pulumi reads."""
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(error, "problem", None) or "unreadable YAML"
+        raise StackFileError(
+            f"{path} is not valid YAML{line}: {problem}; indent with spaces, not tabs"
+        ) from None
+
+
+def _config_section(path: Path, document: Any) -> dict[str, Any]:
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path} must be a mapping with a `config:` section")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path}: `config:` must map keys to values")
+    bad = [key for key in config if not isinstance(key, str)]
+    if bad:
+        raise StackFileError(f"{path}: config key {bad[0]!r} is not a string")
+    return config
 
 
 def load_stack_file(project_dir: Path, stack: str) -> StackFile:
@@ -65,20 +96,28 @@ def load_stack_file(project_dir: Path, stack: str) -> StackFile:
 
     config: dict[str, str] = {}
     secret_keys: set[str] = set()
+    declared_secret: set[str] = set()
     for key, declared in (project_file.get("config") or {}).items():
         if isinstance(declared, dict) and declared.get("secret"):
-            secret_keys.add(qualified(key))
+            declared_secret.add(qualified(key))
         if isinstance(declared, dict) and (
             "default" in declared or "value" in declared
         ):
             config[qualified(key)] = _text(
                 declared.get("value", declared.get("default"))
             )
-    stack_values = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    stack_values = _config_section(path, _read_yaml(path))
     for key, value in stack_values.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[qualified(key)] = SECRET_PLACEHOLDER
             secret_keys.add(qualified(key))
+        elif qualified(key) in declared_secret:
+            # The CLI refuses a declared secret in clear; so does the preflight,
+            # without repeating the value.
+            raise StackFileError(
+                f"{qualified(key)}: holds a plain value, but Pulumi.yaml declares it "
+                f"secret: run `pulumi config set --secret {key}` instead"
+            )
         else:
             config[qualified(key)] = _text(value)
     return StackFile(project, stack, path, config, frozenset(secret_keys))

@@ -34,6 +34,8 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.dynamic.config import Config as DynamicConfig
 from pulumi.runtime import rpc
 
+from components.errors import ConflictError
+
 from ._runtime import Registration, run_program
 from ._stackfile import SECRET_PLACEHOLDER, StackFile
 
@@ -105,8 +107,21 @@ class _State:
         self.lock = threading.Lock()
         self.resources: dict[str, dict[str, Any]] = {}
         if path.is_file():
+            self.resources = self._load(path)
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, dict[str, Any]]:
+        try:
             loaded = json.loads(path.read_text())
-            self.resources = dict(loaded.get("resources") or {})
+            resources = loaded["resources"] if isinstance(loaded, dict) else None
+        except (json.JSONDecodeError, KeyError):
+            resources = None
+        if not isinstance(resources, dict):
+            raise EngineError(
+                f"state file {path} is not the demo's state; move it aside (the "
+                "objects it listed may still exist in Run:ai)"
+            )
+        return dict(resources)
 
     def put(self, urn: str, entry: dict[str, Any]) -> None:
         with self.lock:
@@ -192,7 +207,9 @@ class SimulatedEngine:
         provider = self._provider(blob)
         label = f"{registration.type.rsplit(':', 1)[-1]} {registration.name}"
 
-        old = self.state.resources.get(registration.urn)
+        old = self._still_there(
+            provider, label, self.state.resources.get(registration.urn)
+        )
         checked = self._check(provider, label, old, inputs)
         started = time.monotonic()
         if old is None:
@@ -217,6 +234,21 @@ class SimulatedEngine:
         self.state.put(registration.urn, entry)
         return id_, {**outputs, PROVIDER_KEY: blob}
 
+    def _still_there(
+        self, provider: ResourceProvider, label: str, old: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The state entry, unless the object was deleted outside the stack."""
+        if old is None:
+            return None
+        try:
+            found = provider.read(old["id"], old["outputs"])
+        except Exception as error:
+            raise EngineError(f"{label}: could not read it: {error}") from error
+        if found.id is None:
+            self.report(f"{label}: gone from Run:ai (deleted outside the stack)")
+            return None
+        return old
+
     def _check(
         self,
         provider: ResourceProvider,
@@ -236,6 +268,12 @@ class SimulatedEngine:
         self.report(f"{label}: creating")
         try:
             result = provider.create(inputs)
+        except ConflictError as error:
+            raise EngineError(
+                f"{label}: create failed: {error}. Run:ai has an object of that name "
+                "that this state does not list (a run was interrupted, or the state "
+                "file was lost): delete it in Run:ai, then apply again"
+            ) from error
         except Exception as error:
             raise EngineError(f"{label}: create failed: {error}") from error
         return str(result.id), dict(result.outs or {})

@@ -199,3 +199,31 @@ def test_failed_create_keeps_what_succeeded_in_state(
     ]
     engine(local_stack(connection, projects=quotas), state, []).destroy()
     assert json.loads(state.read_text())["resources"] == {}
+
+
+def test_object_deleted_outside_the_stack_is_created_again(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    projects = [{"name": "hf-engine-d", "quotas": [{"nodePool": "default", "gpu": 1}]}]
+    stack = local_stack(connection, projects=projects)
+    engine(stack, state, lines).up()
+    workload = snapshot(client, "hf-engine-d")["workloads"][0]
+    client.delete(f"/api/v1/workloads/inferences/{workload['id']}")
+
+    again = engine(stack, state, lines).up()
+    engine(stack, state, lines).destroy()
+
+    assert again.created == ["Inference chat-qwen"]
+    assert "Inference chat-qwen: gone from Run:ai (deleted outside the stack)" in lines
+
+
+def test_corrupt_state_file_is_refused_clearly(
+    connection: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "local.json"
+    state.write_text("[]")
+
+    with pytest.raises(EngineError, match="is not the demo's state; move it aside"):
+        engine(local_stack(connection), state, [])

@@ -147,3 +147,82 @@ def test_runs_as_a_module_without_network_or_credentials() -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["stack"] == "prod"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("config:\n\t runai-hf:environment: dev\n", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("config: 3\n", "`config:` must map keys"),
+        ("config:\n  1: 2\n", "config key 1 is not a string"),
+    ],
+)
+def test_broken_stack_files_get_one_clean_line(
+    capsys: pytest.CaptureFixture[str],
+    scratch_stack: tuple[str, Path],
+    text: str,
+    fragment: str,
+) -> None:
+    name, path = scratch_stack
+    path.write_text(text)
+
+    status = main(["--stack", name])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert fragment in err and "Traceback" not in err
+
+
+def test_unknown_top_level_key_is_refused_with_a_suggestion(
+    capsys: pytest.CaptureFixture[str], scratch_stack: tuple[str, Path]
+) -> None:
+    name, path = scratch_stack
+    edit(path, "runai-hf:maxInitializationTimeoutSecond", 7200)
+    edit(path, "runai:clientid", "x")
+
+    status = main(["--stack", name])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert (
+        "runai-hf:maxInitializationTimeoutSecond: is not a key this program reads"
+        in err
+    )
+    assert "did you mean maxInitializationTimeoutSeconds?" in err
+    assert (
+        "runai:clientid: is not a key this program reads; did you mean clientId?" in err
+    )
+
+
+def test_plain_secret_in_a_stack_file_is_refused_and_not_echoed(
+    capsys: pytest.CaptureFixture[str], scratch_stack: tuple[str, Path]
+) -> None:
+    name, path = scratch_stack
+    edit(path, "runai-hf:hfToken", "hf_plain_marker_value")
+
+    status = main(["--stack", name])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "runai-hf:hfToken: holds a plain value" in err
+    assert "hf_plain_marker_value" not in err
+
+
+def test_unknown_nested_key_does_not_echo_its_value(
+    capsys: pytest.CaptureFixture[str], scratch_stack: tuple[str, Path]
+) -> None:
+    name, path = scratch_stack
+    edit(path, "runai-hf:credentials", [{"name": "hf-token", "token": "hf_LEAKMARKER"}])
+
+    status = main(["--stack", name])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "runai-hf:credentials[0].token: is not a known setting" in err
+    assert "hf_LEAKMARKER" not in err
+
+
+def test_every_shipped_stack_passes() -> None:
+    for stack in ("local", "dev", "staging", "prod"):
+        assert main(["--stack", stack]) == 0, stack

@@ -142,3 +142,25 @@ def test_missing_token_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="runai-hf:hfToken: this secret is not set"):
         run_program(PROJECT_DIR, stack_file, fake_server, preview=False)
+
+
+def test_registry_password_in_clear_is_refused() -> None:
+    from components.errors import ConfigError
+
+    stack_file = load_stack_file(PROJECT_DIR, "prod").with_secrets(
+        {"runai-hf:hfToken": TOKEN, "runai:clientSecret": "client-secret"}
+    )
+    config = {**stack_file.config, "runai-hf:registryPassword": "plain-password"}
+    plain = type(stack_file)(
+        stack_file.project,
+        stack_file.stack,
+        stack_file.path,
+        config,
+        stack_file.secret_keys,
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        run_program(PROJECT_DIR, plain, fake_server, preview=False)
+
+    assert "runai-hf:registryPassword: holds a plain value" in str(raised.value)
+    assert "plain-password" not in str(raised.value)

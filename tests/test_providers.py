@@ -345,3 +345,63 @@ def test_rolling_update_fields_are_the_official_update_schema() -> None:
 
     assert INFERENCE_UPDATABLE_SPEC_FIELDS == official
     assert len(official) == 19
+
+
+def test_merge_patch_removes_what_the_new_spec_dropped() -> None:
+    from components._providers import merge_patch
+
+    old = {
+        "compute": {
+            "gpuDevicesRequest": 1,
+            "gpuRequestType": "portion",
+            "gpuPortionRequest": 0.5,
+        },
+        "nodePools": ["default"],
+        "image": "a:1",
+    }
+    new = {"compute": {"gpuDevicesRequest": 1}, "image": "a:2"}
+
+    assert merge_patch(old, new) == {
+        "compute": {"gpuRequestType": None, "gpuPortionRequest": None},
+        "image": "a:2",
+        "nodePools": None,
+    }
+    assert merge_patch(new, new) == {}
+
+
+def test_update_from_a_portion_to_whole_devices_leaves_no_portion(
+    project: dict[str, Any], connection: dict[str, str]
+) -> None:
+    provider = configured(InferenceProvider(), connection)
+    inputs = provider.check({}, inference_inputs(project)).inputs
+    created = provider.create(inputs)
+    whole = {**inputs, "spec": {**inputs["spec"], "compute": {"gpuDevicesRequest": 1}}}
+
+    provider.update(created.id, created.outs, whole)
+    with api(connection) as client:
+        served = client.get(f"/api/v1/workloads/inferences/{created.id}")["spec"]
+    provider.delete(created.id, created.outs)
+
+    assert served["compute"] == {"gpuDevicesRequest": 1}
+
+
+def test_failed_rollout_puts_the_old_spec_back(
+    project: dict[str, Any], connection: dict[str, str]
+) -> None:
+    provider = configured(InferenceProvider(), connection)
+    inputs = provider.check({}, inference_inputs(project)).inputs
+    created = provider.create(inputs)
+    spec = dict(inputs["spec"])
+    spec.update(
+        compute={"gpuDevicesRequest": 64},
+        servingConfiguration={"initializationTimeoutSeconds": 1},
+    )
+
+    with pytest.raises(WorkloadError, match="did not take over"):
+        provider.update(created.id, created.outs, {**inputs, "spec": spec})
+    with api(connection) as client:
+        served = client.get(f"/api/v1/workloads/inferences/{created.id}")["spec"]
+    provider.delete(created.id, created.outs)
+
+    assert served["compute"] == inputs["spec"]["compute"]
+    assert served["servingConfiguration"] == inputs["spec"]["servingConfiguration"]
