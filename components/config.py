@@ -229,6 +229,7 @@ class _Model(BaseModel):
         extra="forbid",
         frozen=True,
         allow_inf_nan=False,
+        use_attribute_docstrings=True,
     )
 
 
@@ -247,8 +248,11 @@ class Connection(_Model):
     """How providers reach the control plane: the `runai:` config keys."""
 
     url: str
+    """The Run:ai control plane, such as https://acme.run.ai."""
     client_id: str = Field(min_length=1)
+    """The service account (or application) client id."""
     cluster_id: str
+    """The cluster UUID (Resources > Clusters in the UI)."""
 
     @field_validator("url")
     @classmethod
@@ -278,16 +282,19 @@ class NodePoolQuota(_Model):
     """The project's quota on one node pool: GPUs, and optionally CPU and memory."""
 
     node_pool: DnsLabel = "default"
+    """The node pool the quota applies to."""
     gpu: Number = Field(ge=0, description="Deserved GPUs (guaranteed quota).")
     gpu_limit: Number | None = Field(
         default=None, ge=0, description="Most GPUs the project may use; none: no cap."
     )
     cpu: Cpu | None = Field(default=None, description="Deserved CPU: cores or 500m.")
     cpu_limit: Cpu | None = None
+    """Most CPU the project may use."""
     memory: Memory | None = Field(
         default=None, description="Deserved CPU memory: 512MB, 64GB or 64Gi."
     )
     memory_limit: Memory | None = None
+    """Most CPU memory the project may use."""
 
     @model_validator(mode="after")
     def _limits_cover_deserved(self) -> NodePoolQuota:
@@ -317,7 +324,9 @@ class ProjectConfig(_Model):
     """A Run:ai project, created by the stack or referenced as existing."""
 
     name: DnsLabel
+    """The project name (a DNS label; its namespace is runai-<name>)."""
     description: str | None = None
+    """Shown in Run:ai, with a note of the owning stack."""
     department: str | None = Field(
         default=None, description="Parent department, looked up by name."
     )
@@ -327,8 +336,11 @@ class ProjectConfig(_Model):
         "deleted) instead of creating it.",
     )
     requested_namespace: DnsLabel | None = None
+    """The Kubernetes namespace to use instead of runai-<name>."""
     default_node_pools: list[DnsLabel] | None = None
+    """Node pools, in order, for workloads that name none."""
     quotas: list[NodePoolQuota] = Field(default_factory=list)
+    """One quota per node pool."""
 
     @field_validator("quotas")
     @classmethod
@@ -359,10 +371,12 @@ class CredentialConfig(_Model):
     """A project credential: the Hugging Face token, or a Docker registry login."""
 
     name: DnsLabel
+    """The credential name in Run:ai."""
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
     kind: Literal["huggingFace", "dockerRegistry"] = "huggingFace"
+    """huggingFace: a generic secret holding HF_TOKEN; dockerRegistry: a login."""
     token_key: ConfigKey | None = Field(
         default=None,
         description="huggingFace: the secret config key holding the token "
@@ -410,16 +424,21 @@ class ModelStoreConfig(_Model):
     """A PVC data source the server downloads weights into (a model store)."""
 
     name: DnsLabel
+    """The data source name in Run:ai."""
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
     size: Quantity | None = "50Gi"
+    """Size of a new PVC."""
     storage_class: DnsLabel | None = None
+    """Storage class of a new PVC; the cluster default if unset."""
     claim_name: DnsLabel | None = None
+    """The PVC name (required with existingPvc)."""
     existing_pvc: bool = Field(
         default=False, description="Mount a PVC that exists (claimName) as it is."
     )
     mount_path: ContainerPath = "/models"
+    """Where the store is mounted; HF_HOME points here."""
 
     @model_validator(mode="after")
     def _existing_needs_claim(self) -> ModelStoreConfig:
@@ -435,10 +454,15 @@ class GpuRequest(_Model):
     """GPU devices per replica, and a fraction of each as a portion or as memory."""
 
     devices: Count = Field(default=1, ge=0)
+    """Whole GPU devices per replica (1 with a fraction)."""
     portion: Number | None = Field(default=None, gt=0, le=1)
+    """A fraction of one GPU, 0 < portion <= 1."""
     portion_limit: Number | None = Field(default=None, gt=0, le=1)
+    """Most of the GPU the replica may use (>= portion)."""
     memory: Quantity | None = None
+    """A fraction of one GPU given as memory, such as 20Gi."""
     memory_limit: Quantity | None = None
+    """Most GPU memory the replica may use (>= memory)."""
 
     @model_validator(mode="after")
     def _fraction_rules(self) -> GpuRequest:
@@ -472,7 +496,9 @@ class CpuRequest(_Model):
     """CPU per replica: cores (2, 0.5) or millicores (500m)."""
 
     request: Cpu | None = None
+    """Guaranteed CPU."""
     limit: Cpu | None = None
+    """Most CPU (>= request); unlimited if unset."""
 
     @model_validator(mode="after")
     def _limit_covers_request(self) -> CpuRequest:
@@ -484,7 +510,9 @@ class MemoryRequest(_Model):
     """CPU memory per replica, in MB or GB (or a Kubernetes quantity)."""
 
     request: Memory | None = None
+    """Guaranteed memory."""
     limit: Memory | None = None
+    """Most memory (>= request); unlimited if unset."""
 
     @model_validator(mode="after")
     def _limit_covers_request(self) -> MemoryRequest:
@@ -496,14 +524,18 @@ class ExtendedResource(_Model):
     """A device plugin resource, such as `nvidia.com/mig-1g.10gb: 1`."""
 
     resource: str = Field(min_length=1)
+    """The resource name, such as nvidia.com/mig-1g.10gb."""
     quantity: Quantity
+    """How many per replica."""
 
 
 class Replicas(_Model):
     """How many replicas the inference runs; min 0 allows scale to zero."""
 
     min: Count = Field(default=1, ge=0)
+    """Fewest replicas; 0 allows scale to zero."""
     max: Count | None = Field(default=None, ge=1)
+    """Most replicas; defaults to min (1 when min is 0)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Replicas:
@@ -524,7 +556,9 @@ class Autoscaling(_Model):
     """The metric that drives scaling between min and max replicas."""
 
     metric: Literal["throughput", "concurrency", "latency"]
+    """What drives scaling."""
     threshold: Count = Field(ge=1)
+    """The metric value per replica that triggers scaling."""
 
 
 class EndpointAccess(_Model):
@@ -533,9 +567,13 @@ class EndpointAccess(_Model):
     access: Literal[
         "public", "authenticatedUsers", "authorizedGroups", "authorizedUsers"
     ] = "public"
+    """public, authenticatedUsers, or named groups or users (and apps)."""
     groups: list[Name] = Field(default_factory=list)
+    """Identity provider groups, for authorizedGroups."""
     users: list[Name] = Field(default_factory=list)
+    """Users or applications, for authorizedUsers."""
     protocol: Literal["http", "grpc"] = "http"
+    """HTTP or gRPC."""
     port: Port | None = Field(
         default=None, description="Container port; defaults to the server's."
     )
@@ -562,15 +600,21 @@ class Tool(_Model):
     """A tool connection: an external URL or a NodePort, automatic or custom."""
 
     name: str = Field(min_length=1)
+    """The tool name shown in Run:ai."""
     type: Literal["externalUrl", "nodePort"]
+    """An external URL or a NodePort."""
     container_port: Port
+    """The container port the tool listens on."""
     url: str | None = Field(default=None, description="externalUrl: a custom URL.")
     node_port: Count | None = Field(
         default=None, ge=30000, le=32767, description="nodePort: a custom port."
     )
     access: Access = "authenticatedUsers"
+    """Who may use the tool."""
     groups: list[Name] = Field(default_factory=list)
+    """Groups, for authorizedGroups."""
     users: list[Name] = Field(default_factory=list)
+    """Users or applications, for authorizedUsers."""
 
     @model_validator(mode="after")
     def _custom_matches_type(self) -> Tool:
@@ -584,20 +628,27 @@ class Tool(_Model):
 
 class SecretReference(_Model):
     name: DnsLabel
+    """The Kubernetes object name."""
     key: str = Field(min_length=1)
+    """The key within it."""
 
 
 class EnvironmentVariable(_Model):
     """One variable: a literal, a key of a stack credential, a secret or a ConfigMap."""
 
     name: str
+    """The variable name."""
     value: str | None = None
+    """A literal value (never a secret: use credential or secret)."""
     credential: DnsLabel | None = Field(
         default=None, description="A credential of this stack; its key is `key`."
     )
     key: str | None = None
+    """The key within the credential."""
     secret: SecretReference | None = None
+    """A Kubernetes secret key in the project namespace."""
     config_map: SecretReference | None = None
+    """A ConfigMap key in the project namespace."""
 
     @field_validator("name")
     @classmethod
@@ -635,9 +686,13 @@ class Security(_Model):
     """Where UID and GID come from, and extra Linux capabilities."""
 
     uid_gid_source: Literal["image", "idpToken", "custom"] = "image"
+    """Where UID and GID come from."""
     uid: Count | None = Field(default=None, ge=0)
+    """custom only: the user id."""
     gid: Count | None = Field(default=None, ge=0)
+    """custom only: the group id."""
     supplemental_groups: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    """custom only: extra group ids."""
     capabilities: list[
         Literal[
             "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN",
@@ -650,6 +705,7 @@ class Security(_Model):
             "SYSLOG", "WAKE_ALARM",
         ]
     ] = Field(default_factory=list)  # fmt: skip
+    """Linux capabilities to add."""
 
     @model_validator(mode="after")
     def _custom_ids(self) -> Security:
@@ -677,9 +733,13 @@ class Toleration(_Model):
     """Lets replicas run on nodes with a matching taint."""
 
     key: str | None = None
+    """The taint key."""
     operator: Literal["Equal", "Exists"] = "Equal"
+    """Equal matches key and value; Exists matches the key."""
     value: str | None = None
+    """The taint value (Equal only)."""
     effect: Literal["NoSchedule", "NoExecute", "PreferNoSchedule", "Any"] = "NoSchedule"
+    """The taint effect to tolerate."""
     seconds: Count | None = Field(
         default=None, ge=1, description="NoExecute only: how long to stay."
     )
@@ -731,11 +791,14 @@ class InferenceConfig(_Model):
     """One Hugging Face model served by vLLM or TGI: every field of the form."""
 
     name: DnsLabel
+    """The inference name (a DNS label; part of its URL)."""
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
     model: str
+    """The Hugging Face model id, as shown on the Hub."""
     server: Literal["vllm", "tgi"] = "vllm"
+    """vLLM (port 8000) or TGI (port 80)."""
     hf_token: DnsLabel | None = Field(
         default=None,
         description="The huggingFace credential to read HF_TOKEN from; defaults "
@@ -746,45 +809,67 @@ class InferenceConfig(_Model):
         description="Model store name; defaults to the project's only one.",
     )
     image: str | None = None
+    """Server image; defaults to the pinned vLLM or TGI image."""
     image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    """When the node pulls the image."""
     image_pull_secrets: list[DnsLabel] = Field(
         default_factory=list, description="dockerRegistry credentials for the image."
     )
     endpoint: EndpointAccess = Field(default_factory=lambda: EndpointAccess())
+    """Who may call the endpoint, and how."""
     tools: list[Tool] = Field(default_factory=list)
+    """Tool connections: external URLs or NodePorts."""
     command: str | None = Field(default=None, min_length=1)
+    """Replaces the image entry point (the server default otherwise)."""
     args: str | None = Field(
         default=None, min_length=1, description="Replaces the server's arguments."
     )
     env: list[EnvironmentVariable] = Field(default_factory=list)
+    """Environment variables, added to HF_HOME and HF_TOKEN."""
     working_dir: ContainerPath | None = None
+    """The container working directory."""
     security: Security | None = None
+    """UID/GID source and Linux capabilities."""
     gpu: GpuRequest = Field(default_factory=lambda: GpuRequest())
+    """GPUs per replica."""
     cpu: CpuRequest | None = None
+    """CPU request and limit per replica."""
     memory: MemoryRequest | None = None
+    """CPU memory request and limit per replica."""
     large_shared_memory: bool | None = Field(
         default=None,
         description="A large /dev/shm; defaults on for TGI and for several GPUs.",
     )
     extended_resources: list[ExtendedResource] = Field(default_factory=list)
+    """Other device plugin resources per replica."""
     replicas: Replicas = Field(default_factory=lambda: Replicas())
+    """Replica range."""
     autoscaling: Autoscaling | None = None
+    """Required when min replicas is below max (except 0 to 1)."""
     scale_to_zero_after: Seconds | None = Field(
         default=None, description="Idle time before scaling to zero (0 s to 60 min)."
     )
     node_pools: list[DnsLabel] | None = None
+    """Node pools to try, in order; the project default if unset."""
     node_type: str | None = Field(default=None, min_length=1)
+    """A node type (node label value) to run on."""
     tolerations: list[Toleration] = Field(default_factory=list)
+    """Taints the replicas tolerate."""
     priority: Literal[
         "very-low", "low", "medium-low", "medium", "medium-high", "high", "very-high"
     ] = "very-high"
+    """The Run:ai priority class."""
     preemptibility: Literal["preemptible", "non-preemptible"] | None = None
+    """Defaults to the priority class: very-high and high are non-preemptible."""
     initialization_timeout: Seconds | None = None
+    """Time to become ready: 5 s to maxInitializationTimeoutSeconds."""
     request_timeout: Seconds | None = Field(
         default=None, description="Longest a request may take: 5 s to 10 min."
     )
     annotations: Annotations = Field(default_factory=dict)
+    """Kubernetes annotations on the workload."""
     labels: Labels = Field(default_factory=dict)
+    """Kubernetes labels on the workload."""
 
     @field_validator("model")
     @classmethod
@@ -871,14 +956,21 @@ class StackConfig(_Model):
     """Everything one stack file declares."""
 
     environment: Literal["local", "dev", "staging", "prod"]
+    """Which environment the stack is; the policy pack keys its rules on it."""
     connection: Connection
+    """The runai: keys."""
     projects: list[ProjectConfig] = Field(min_length=1)
+    """The Run:ai projects the stack creates or uses."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
+    """HF tokens and registry logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
+    """PVC data sources for model weights."""
     inferences: list[InferenceConfig] = Field(min_length=1)
+    """The models to serve."""
     max_initialization_timeout_seconds: int = Field(
         default=FORM_MAX_INITIALIZATION_TIMEOUT, ge=5
     )
+    """The longest initialization timeout this Run:ai accepts (2.23: 60 min)."""
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> StackConfig:

@@ -181,3 +181,198 @@ def test_unknown_key_without_a_close_match_lists_the_known_ones() -> None:
         "known settings here: defaultNodePools, department, description, existing, "
         "name, quotas, requestedNamespace"
     )
+
+
+def test_generated_reference_matches_the_model() -> None:
+    from components._reference import DOC_PATH, render
+
+    assert DOC_PATH.read_text() == render(), (
+        "docs/configuration.md is out of date: run "
+        "`.venv/bin/python -m components._reference --write`"
+    )
+
+
+def test_reference_describes_every_key() -> None:
+    from components._reference import render
+
+    rows = [line for line in render().splitlines() if line.startswith("| `")]
+
+    assert len(rows) > 80
+    assert all(not line.rstrip().endswith("|  |") for line in rows), [
+        line for line in rows if line.rstrip().endswith("|  |")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "fragment"),
+    [
+        ({"gpu": {"portion": 0.5, "portionLimit": 0.25}}, "gpu", "limit 0.25 is below"),
+        ({"gpu": {"memory": "8Gi", "memoryLimit": "4Gi"}}, "gpu", "GPU memory limit"),
+        ({"gpu": {"portion": 0.5, "memory": "8Gi"}}, "gpu", "not both"),
+        ({"gpu": {"devices": True}}, "gpu.devices", "yes/no value"),
+        ({"cpu": {"request": 4, "limit": "2"}}, "cpu", "cpu limit 2 is below"),
+        ({"cpu": {"request": "lots"}}, "cpu.request", "not a CPU amount"),
+        ({"memory": {"request": "32GB", "limit": "16GB"}}, "memory", "memory limit"),
+        ({"memory": {"request": "12 parsecs"}}, "memory.request", "MB or GB"),
+        ({"requestTimeout": "11m"}, "requestTimeout", "outside 5 s to 600 s"),
+        ({"requestTimeout": 4}, "requestTimeout", "outside 5 s to 600 s"),
+        (
+            {"replicas": {"min": 1, "max": 1}, "scaleToZeroAfter": "5m"},
+            "",
+            "scaleToZeroAfter needs replicas.min 0",
+        ),
+        (
+            {
+                "replicas": {"min": 0, "max": 2},
+                "autoscaling": {"metric": "latency", "threshold": 100},
+                "scaleToZeroAfter": "5m",
+            },
+            "",
+            "throughput or concurrency",
+        ),
+        ({"scaleToZeroAfter": "2h"}, "scaleToZeroAfter", "outside 0 s to 3600 s"),
+        (
+            {
+                "tools": [
+                    {
+                        "name": "t",
+                        "type": "nodePort",
+                        "containerPort": 80,
+                        "nodePort": 80,
+                    }
+                ]
+            },
+            "tools[0].nodePort",
+            "greater than or equal to 30000",
+        ),
+        (
+            {
+                "tools": [
+                    {"name": "t", "type": "nodePort", "containerPort": 80, "url": "x"}
+                ]
+            },
+            "tools[0]",
+            "url is for externalUrl",
+        ),
+        (
+            {"env": [{"name": "A", "value": "1", "secret": {"name": "s", "key": "k"}}]},
+            "env[0]",
+            "2 value sources",
+        ),
+        (
+            {"env": [{"name": "1BAD", "value": "x"}]},
+            "env[0].name",
+            "not an environment variable",
+        ),
+        (
+            {"security": {"uidGidSource": "custom", "uid": 1}},
+            "security",
+            "needs uid and gid",
+        ),
+        ({"security": {"uid": 1}}, "security", "need uidGidSource custom"),
+        (
+            {"security": {"capabilities": ["ALL"]}},
+            "security.capabilities[0]",
+            "'ALL' is not allowed",
+        ),
+        (
+            {"tolerations": [{"operator": "Exists", "key": "k", "value": "v"}]},
+            "tolerations[0]",
+            "takes no value",
+        ),
+        (
+            {"tolerations": [{"key": "k", "seconds": 5}]},
+            "tolerations[0]",
+            "seconds is for effect NoExecute",
+        ),
+        ({"labels": {"team": "ML team"}}, "labels", "not a label value"),
+        (
+            {"annotations": {"bad key!": "x"}},
+            "annotations",
+            "not a Kubernetes label or annotation key",
+        ),
+        (
+            {"endpoint": {"access": "authorizedUsers"}},
+            "endpoint",
+            "needs at least one user",
+        ),
+        ({"endpoint": {"port": 70000}}, "endpoint.port", "less than or equal to 65535"),
+        ({"image": "vllm/vllm-openai:v0.10.2\n"}, "image", "not an image reference"),
+        ({"model": "Qwen/.."}, "model", "not a Hugging Face model id"),
+        ({"nodePools": ["GPU_POOL"]}, "nodePools[0]", "DNS-1123"),
+        ({"gpu": {"portion": float("nan")}}, "gpu.portion", "finite number"),
+    ],
+)
+def test_inference_rules(change: dict[str, Any], key: str, fragment: str) -> None:
+    values = copy.deepcopy(VALID)
+    values["inferences"][0].update(change)
+    where = "runai-hf:inferences[0]" + (f".{key}" if key else "")
+
+    found = problems(values)
+
+    assert any(line.startswith(where + ":") and fragment in line for line in found), (
+        found
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "fragment"),
+    [
+        (
+            "inferences",
+            {"modelStore": "nope"},
+            "inferences[0].modelStore: 'nope' is not a model store",
+        ),
+        (
+            "inferences",
+            {"hfToken": "nope"},
+            "inferences[0].hfToken: 'nope' is not a huggingFace credential",
+        ),
+        (
+            "inferences",
+            {"imagePullSecrets": ["hf-token"]},
+            "imagePullSecrets[0]: 'hf-token' is not a dockerRegistry credential",
+        ),
+        (
+            "inferences",
+            {"project": "team-b"},
+            "inferences[0].project: 'team-b' is not a project of this stack",
+        ),
+        ("credentials", {"kind": "dockerRegistry"}, "needs url, user and passwordKey"),
+        ("credentials", {"url": "docker.io"}, "url belong to kind dockerRegistry"),
+        ("modelStores", {"existingPvc": True}, "existingPvc: true needs the claimName"),
+    ],
+)
+def test_cross_references(section: str, change: dict[str, Any], fragment: str) -> None:
+    values = copy.deepcopy(VALID)
+    values[section][0].update(change)
+
+    found = problems(values)
+
+    assert any(fragment in line for line in found), found
+
+
+def test_long_project_name_without_namespace_is_refused() -> None:
+    values = copy.deepcopy(VALID)
+    values["projects"][0]["name"] = "p" * 60
+
+    found = problems(values)
+
+    assert any("its namespace runai-<name> allows 57" in line for line in found)
+
+
+@pytest.mark.parametrize(
+    ("url", "normalized"),
+    [
+        ("docker.io", "https://index.docker.io/v1/"),
+        ("https://docker.io/", "https://index.docker.io/v1/"),
+        ("index.docker.io", "https://index.docker.io/v1/"),
+        ("registry-1.docker.io/v2", "https://index.docker.io/v1/"),
+        ("nvcr.io", "nvcr.io"),
+        ("https://ghcr.io", "https://ghcr.io"),
+    ],
+)
+def test_registry_url_normalisation(url: str, normalized: str) -> None:
+    from components.config import normalize_registry_url
+
+    assert normalize_registry_url(url) == normalized
