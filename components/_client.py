@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
@@ -141,7 +142,7 @@ class RunaiClient:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            wait=_ServerPacedWait(ceiling=30.0),
             reraise=True,
         )
         try:
@@ -223,7 +224,38 @@ def _api_error(method: str, path: str, response: httpx.Response) -> ApiError:
         kind = NotFoundError
     elif response.status_code == 409:
         kind = ConflictError
-    return kind(method=method, path=path, status=response.status_code, message=message)
+    return kind(
+        method=method,
+        path=path,
+        status=response.status_code,
+        message=message,
+        retry_after=_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds from a Retry-After header; an HTTP date is read as 'soon'."""
+    if header is None:
+        return None
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        return 1.0
+
+
+class _ServerPacedWait:
+    """Honour Retry-After when the server sends one, else back off with jitter."""
+
+    def __init__(self, ceiling: float) -> None:
+        self._ceiling = ceiling
+        self._fallback = wait_exponential_jitter(multiplier=0.2, max=ceiling)
+
+    def __call__(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, ApiError) and error.retry_after is not None:
+            return min(error.retry_after, self._ceiling)
+        return float(self._fallback(state))
 
 
 def _api_message(response: httpx.Response) -> str:

@@ -46,11 +46,20 @@ class ControlPlaneUnreachable(RunaiHFError):
 class ApiError(RunaiHFError):
     """The control plane answered a request with an error status."""
 
-    def __init__(self, *, method: str, path: str, status: int, message: str) -> None:
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        message: str,
+        retry_after: float | None = None,
+    ) -> None:
         self.method = method
         self.path = path
         self.status = status
         self.api_message = message
+        self.retry_after = retry_after
         super().__init__(f"Run:ai API {method} {path} answered {status}: {message}")
 
 
