@@ -7,8 +7,11 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from guardrails import PACK_NAME, POLICIES  # noqa: E402
+from guardrails import PACK_NAME, POLICIES, initial_config  # noqa: E402
 
 PolicyPack(
-    name=PACK_NAME, enforcement_level=EnforcementLevel.ADVISORY, policies=POLICIES
+    name=PACK_NAME,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    policies=POLICIES,
+    initial_config=initial_config(),
 )

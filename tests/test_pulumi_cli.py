@@ -60,7 +60,13 @@ def test_preview_with_policy_pack(tmp_path: Path) -> None:
             stdin="x",
         )
     out = pulumi(
-        "preview", "--config-file", str(config_file), "--policy-pack", "policies"
+        "preview",
+        "--config-file",
+        str(config_file),
+        "--policy-pack",
+        "policies",
+        "--policy-pack-config",
+        "policies/config/dev.json",
     )
 
     assert "pulumi-python:dynamic/runai:Inference" in out or "chat-qwen" in out

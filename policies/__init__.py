@@ -1,1 +1,0 @@
-"""The CrossGuard policy pack; rules live in `policies.guardrails`."""
