@@ -26,6 +26,11 @@ _SUFFIXES = {
     "Ti": 2.0**40,
     "Pi": 2.0**50,
     "Ei": 2.0**60,
+    # The UI writes memory in MB and GB; accept its spelling too.
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "TB": 1e12,
 }
 
 
