@@ -1,17 +1,19 @@
 """The Starlette application: routing, authentication, validation and logging.
 
 Each endpoint of the resource modules becomes one route on the document's own
-path template. Around every handler the app parses the JSON body, checks it
-against the operation's request schema (400 naming the field on failure), and
-runs the handler in one store transaction. Two middlewares wrap the whole app:
-bearer-token authentication (everything but `POST /api/v1/token`) and a
-one-line-per-request log that records method, path, status and duration but
-never bodies, headers or query strings.
+path template. Around every handler the app reads the body (`_wire`: 413 past
+1 MiB, 415 unless JSON, 400 for numbers JSON cannot carry or deep nesting),
+checks it against the operation's request schema (400 naming the field), and
+runs the handler in one store transaction. Three middlewares wrap the whole
+app, outermost first: a one-line-per-request log that records method, path,
+status and duration but never bodies, headers or query strings; bearer-token
+authentication (everything but `/api/v1/token`); and the injected faults of
+`/_emulator/faults`. A known path asked with a method it lacks answers 405
+naming the methods it takes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -24,16 +26,17 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _assets, _auth, _catalog, _inferences, _projects
+from . import _assets, _auth, _catalog, _departments, _faults, _inferences, _projects
 from ._auth import token_problem
 from ._errors import ApiError, bad_request
 from ._http import Call, Endpoint
-from ._spec import SpecViolation, path_template, validate_request
+from ._spec import SpecViolation, operation_methods, path_template, validate_request
 from ._state import DEFAULT_CLIENT_ID, Emulator
+from ._wire import check_json_content_type, json_response, parse_json, read_body
 
 __all__ = ["ENDPOINTS", "build_app", "create_app"]
 
@@ -42,13 +45,22 @@ logger = logging.getLogger("emulator")
 ENDPOINTS: list[Endpoint] = [
     *_auth.ENDPOINTS,
     *_catalog.ENDPOINTS,
+    *_departments.ENDPOINTS,
     *_projects.ENDPOINTS,
     *_assets.ENDPOINTS,
     *_inferences.ENDPOINTS,
 ]
-"""Every operation the emulator implements."""
+"""Every operation of the Run:ai API the emulator implements."""
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_JSON_TYPES = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
 
 
 def create_app(
@@ -86,11 +98,14 @@ def build_app(emulator: Emulator, *, close_on_shutdown: bool = False) -> Starlet
         if close_on_shutdown:
             emulator.close()
 
+    faults = _faults.FaultBook()
+    endpoints = [*ENDPOINTS, *_faults.endpoints(faults)]
     app = Starlette(
-        routes=[_route(emulator, endpoint) for endpoint in ENDPOINTS],
+        routes=[_route(emulator, endpoint) for endpoint in endpoints],
         middleware=[
             Middleware(_RequestLog),
-            Middleware(_Authentication, emulator=emulator, public=_public(ENDPOINTS)),
+            Middleware(_Authentication, emulator=emulator, public=_public(endpoints)),
+            Middleware(_faults.FaultInjection, book=faults),
         ],
         exception_handlers={
             ApiError: _api_error,
@@ -113,30 +128,39 @@ def _route(emulator: Emulator, endpoint: Endpoint) -> Route:
             body=body,
             now=emulator.clock.now(),
         )
-        with emulator.store.transaction():
-            reply = endpoint.operation(call)
+        try:
+            with emulator.store.transaction():
+                reply = endpoint.operation(call)
+        except ApiError:
+            raise
+        except Exception as error:
+            # Answered here: past this point Starlette would re-raise it after
+            # answering, and uvicorn would drop the connection.
+            return _internal_error(error)
         if reply.body is None:
             return Response(status_code=reply.status)
-        return JSONResponse(reply.body, status_code=reply.status)
+        return json_response(reply.body, status=reply.status)
 
     return Route(endpoint.template, handle, methods=[endpoint.method])
 
 
 async def _json_body(request: Request, endpoint: Endpoint) -> Any:
-    raw = await request.body()
+    # Read even when unused, so an oversized body is refused the same way.
+    raw = await read_body(request)
     if endpoint.method not in _BODY_METHODS:
         return None
+    label = f"{endpoint.method} {endpoint.template}"
     if not raw.strip():
-        raise bad_request(
-            f"{endpoint.method} {endpoint.template} needs a JSON body"
-            " (Content-Type: application/json)"
-        )
-    try:
-        body = json.loads(raw)
-    except ValueError as error:
-        raise bad_request(f"the request body is not valid JSON: {error}") from None
+        raise bad_request(f"{label} needs a JSON body (Content-Type: application/json)")
+    check_json_content_type(request.headers.get("content-type"), label)
+    body = parse_json(raw)
     if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
+        raise bad_request(
+            f"{label}: the request body must be a JSON object, not"
+            f" {_JSON_TYPES.get(type(body), 'a value')}; send {{...}}"
+        )
+    if not endpoint.documented:
+        return body
     try:
         validate_request(endpoint.method, endpoint.template, body)
     except SpecViolation as violation:
@@ -144,22 +168,24 @@ async def _json_body(request: Request, endpoint: Endpoint) -> Any:
     return body
 
 
-def _public(endpoints: Iterable[Endpoint]) -> frozenset[tuple[str, str]]:
-    return frozenset((e.method, e.template) for e in endpoints if e.public)
+def _public(endpoints: Iterable[Endpoint]) -> frozenset[str]:
+    # Paths, not operations: any method on them passes, so that a wrong one
+    # gets its 405 rather than a 401 (public paths have no parameters).
+    return frozenset(e.template for e in endpoints if e.public)
 
 
 class _Authentication:
     """Refuses with 401 any request without a valid bearer token."""
 
     def __init__(
-        self, app: ASGIApp, *, emulator: Emulator, public: frozenset[tuple[str, str]]
+        self, app: ASGIApp, *, emulator: Emulator, public: frozenset[str]
     ) -> None:
         self.app = app
         self.emulator = emulator
         self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.public:
+        if scope["type"] != "http" or scope["path"].rstrip("/") in self.public:
             await self.app(scope, receive, send)
             return
         problem = token_problem(
@@ -170,7 +196,7 @@ class _Authentication:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        response = JSONResponse({"code": 401, "message": problem}, status_code=401)
+        response = json_response({"code": 401, "message": problem}, status=401)
         await response(scope, receive, send)
 
 
@@ -220,21 +246,23 @@ class _RequestLog:
 
 async def _api_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)
-    return JSONResponse(error.body(), status_code=error.status)
+    return json_response(error.body(), status=error.status)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     label = f"{request.method} {request.url.path}"
+    headers: dict[str, str] = {}
     if error.status_code == 404:
         message = f"{label}: {_unknown_route(request.url.path)}"
     elif error.status_code == 405:
-        message = f"{label}: the emulator does not implement this method on this path"
+        allowed = _allowed_methods(request.app.router.routes, request.scope)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{label}: {_wrong_method(request, allowed)}"
     else:
         message = f"{label}: {error.detail}"
-    return JSONResponse(
-        {"code": error.status_code, "message": message}, status_code=error.status_code
-    )
+    body = {"code": error.status_code, "message": message}
+    return json_response(body, status=error.status_code, headers=headers)
 
 
 def _unknown_route(path: str) -> str:
@@ -245,7 +273,42 @@ def _unknown_route(path: str) -> str:
     return f"the Run:ai API has {template}, but the emulator does not implement it"
 
 
+def _allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    methods: set[str] = set()
+    for route in routes:
+        match, _child = route.matches(scope)
+        if match != Match.NONE and isinstance(route, Route):
+            methods |= route.methods or set()
+    # Starlette answers HEAD wherever GET is served; the API never mentions it.
+    return sorted(methods - {"HEAD"})
+
+
+def _wrong_method(request: Request, allowed: list[str]) -> str:
+    message = (
+        f"method {request.method} is not allowed on this path; it takes"
+        f" {', '.join(allowed)}"
+    )
+    try:
+        documented = operation_methods(path_template(request.url.path))
+    except SpecViolation:
+        return message
+    missing = [method for method in documented if method not in allowed]
+    if request.method in missing:
+        return (
+            f"{message}. The Run:ai API also has {request.method} here, but the"
+            " emulator does not implement it"
+        )
+    return message
+
+
 async def _unexpected_error(_request: Request, error: Exception) -> Response:
+    return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> Response:
     logger.error("unexpected %s", type(error).__name__, exc_info=error)
-    body = {"code": 500, "message": f"internal emulator error ({type(error).__name__})"}
-    return JSONResponse(body, status_code=500)
+    message = (
+        f"internal emulator error ({type(error).__name__}); this is a bug in the"
+        " emulator, and its log has the details"
+    )
+    return json_response({"code": 500, "message": message}, status=500)

@@ -1,19 +1,24 @@
-"""Credentials and data sources: generic secrets and PVCs under `/api/v1/asset`.
+"""Credentials and data sources under `/api/v1/asset`.
 
-Both kinds share the asset envelope (`meta`, `spec`, `clusterInfo`, `status`,
-`usedBy`) and its scope rules: a `project` asset names an existing project by
-integer id, and names are unique per kind within one scope. Each asset stands
-for one Kubernetes object whose name is in `clusterInfo.resources[0].name`;
-workloads refer to that name, not to the asset id.
+Three kinds: generic-secret and docker-registry credentials, and PVC data
+sources. They share the asset envelope (`meta`, `spec`, `clusterInfo`,
+`status`, `usedBy`) and its scope rules: a `project` asset names an existing
+project by integer id, and names are unique per kind within one scope. Each
+asset stands for one Kubernetes object whose name is in
+`clusterInfo.resources[0].name`; workloads refer to that name, not to the
+asset id.
 
-A generic secret's values never reach the database or any answer: only the
-keys are kept. `status` appears when `statusInfo=true` (and on create), `usedBy`
-when `usageInfo=true`, as in the real API.
+Secret values never reach any answer, and the database keeps none of them: a
+generic secret keeps only its keys, a docker-registry credential only the
+SHA-256 of its password (so a test can tell which password was sent). `status`
+appears when `statusInfo=true` (and on create), `usedBy` when `usageInfo=true`,
+as in the real API.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import uuid
 from collections.abc import Callable
@@ -29,11 +34,21 @@ from ._state import TENANT_ID, Emulator
 __all__ = ["ENDPOINTS"]
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_REGISTRY_LOGIN = ("user", "password", "url")
 _SCOPE_ID = {
     "project": "projectId",
     "department": "departmentId",
     "cluster": "clusterId",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """What a kind makes of a creation request: the stored spec and more."""
+
+    spec: Json
+    cluster_name: str
+    password_sha256: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +58,12 @@ class _Kind:
     base: str
     asset_kind: str
     label: str
-    prepare: Callable[[Call, Json, str], tuple[Json, str]]
+    prepare: Callable[[Call, Json, str], _Prepared]
     update: Callable[[Call, Asset], None]
     uses: Callable[[Json, str], bool]
     deleted: Reply
+    encrypted: bool = False
+    """Whether the spec shows `keyId`, the key that encrypts its values."""
 
 
 def _create(kind: _Kind) -> Callable[[Call], Reply]:
@@ -54,18 +71,19 @@ def _create(kind: _Kind) -> Callable[[Call], Reply]:
         emulator = call.emulator
         meta = _meta(emulator, call.body["meta"])
         asset_id = str(uuid.uuid4())
-        spec, cluster_name = kind.prepare(call, meta, asset_id)
+        prepared = kind.prepare(call, meta, asset_id)
         _check_unique(emulator, kind, meta)
         asset = Asset(
             id=asset_id,
             asset_kind=kind.asset_kind,
             meta=meta,
-            spec=spec,
-            cluster_name=cluster_name,
+            spec=prepared.spec,
+            cluster_name=prepared.cluster_name,
             key_id=emulator.store.next_id("asset_key"),
             created_at=call.now,
             updated_at=call.now,
             created_by=emulator.settings.client_id,
+            password_sha256=prepared.password_sha256,
         )
         emulator.store.save(asset)
         return Reply(202, _view(call, asset, status=True, usage=False, kind=kind))
@@ -237,7 +255,7 @@ def _view(call: Call, asset: Asset, *, status: bool, usage: bool, kind: _Kind) -
             meta["projectName"] = project.name
 
     spec = dict(asset.spec)
-    if kind.asset_kind == "genericSecret":
+    if kind.encrypted:
         spec["keyId"] = asset.key_id
     view: Json = {
         "meta": meta,
@@ -284,7 +302,7 @@ def _used_by(call: Call, asset: Asset, kind: _Kind) -> Json:
     }
 
 
-def _prepare_secret(call: Call, meta: Json, asset_id: str) -> tuple[Json, str]:
+def _prepare_secret(call: Call, meta: Json, asset_id: str) -> _Prepared:
     spec = call.body["spec"]
     existing = spec.get("existingSecretName")
     pairs = spec.get("keyValuePairs")
@@ -294,8 +312,7 @@ def _prepare_secret(call: Call, meta: Json, asset_id: str) -> tuple[Json, str]:
             " cluster) or keyValuePairs (a non-empty list of {key, value})"
         )
     if existing:
-        check_dns_label("spec.existingSecretName", existing)
-        return {"existingSecretName": existing}, existing
+        return _existing_secret(existing)
 
     keys: list[str] = []
     for index, pair in enumerate(pairs):
@@ -315,10 +332,15 @@ def _prepare_secret(call: Call, meta: Json, asset_id: str) -> tuple[Json, str]:
         keys.append(key)
     # Only the keys are kept: the values exist in the emulated cluster alone.
     stored = {"keyValuePairs": [{"key": key} for key in keys]}
-    return stored, derived_name(meta["name"], asset_id[:5])
+    return _Prepared(stored, derived_name(meta["name"], asset_id[:5]))
 
 
-def _update_secret(call: Call, asset: Asset) -> None:
+def _existing_secret(name: str) -> _Prepared:
+    check_dns_label("spec.existingSecretName", name)
+    return _Prepared({"existingSecretName": name}, name)
+
+
+def _update_credential(call: Call, asset: Asset) -> None:
     extra = sorted(key for key in call.body if key != "meta")
     if extra:
         raise bad_request(
@@ -333,13 +355,44 @@ def _update_secret(call: Call, asset: Asset) -> None:
 
 def _secret_used(spec: Json, name: str) -> bool:
     variables = spec.get("environmentVariables") or []
-    pulls = spec.get("imagePullSecrets") or []
-    return any((v.get("secret") or {}).get("name") == name for v in variables) or any(
-        pull.get("name") == name for pull in pulls
+    by_variable = any(
+        ((variable or {}).get("secret") or {}).get("name") == name
+        for variable in variables
     )
+    return by_variable or _registry_used(spec, name)
 
 
-def _prepare_pvc(call: Call, meta: Json, asset_id: str) -> tuple[Json, str]:
+def _prepare_registry(call: Call, meta: Json, asset_id: str) -> _Prepared:
+    spec = {key: value for key, value in call.body["spec"].items() if value}
+    login = [key for key in _REGISTRY_LOGIN if key in spec]
+    if "existingSecretName" in spec:
+        if login:
+            raise bad_request(
+                f"spec.{login[0]}: not allowed with spec.existingSecretName; give"
+                " either existingSecretName (a Secret already in the cluster) or"
+                " user, password and url"
+            )
+        return _existing_secret(spec["existingSecretName"])
+
+    missing = [key for key in _REGISTRY_LOGIN if key not in spec]
+    if missing:
+        raise bad_request(
+            f"spec.{missing[0]}: required without spec.existingSecretName; give"
+            " user, password and url (for Docker Hub, url"
+            " https://index.docker.io/v1/), or existingSecretName"
+        )
+    # The password itself is never kept: only its digest, to compare with.
+    digest = hashlib.sha256(str(spec["password"]).encode("utf-8")).hexdigest()
+    stored = {"user": spec["user"], "url": spec["url"]}
+    return _Prepared(stored, derived_name(meta["name"], asset_id[:5]), digest)
+
+
+def _registry_used(spec: Json, name: str) -> bool:
+    pulls = spec.get("imagePullSecrets") or []
+    return any((pull or {}).get("name") == name for pull in pulls)
+
+
+def _prepare_pvc(call: Call, meta: Json, asset_id: str) -> _Prepared:
     requested = {k: v for k, v in call.body["spec"].items() if v is not None}
     if not requested.get("path"):
         raise bad_request(
@@ -362,7 +415,7 @@ def _prepare_pvc(call: Call, meta: Json, asset_id: str) -> tuple[Json, str]:
 
     defaults = {"existingPvc": False, "readOnly": False, "ephemeral": False}
     spec = {**defaults, "dataSharing": False, **requested}
-    return spec, claim or derived_name(meta["name"], asset_id[:5])
+    return _Prepared(spec, claim or derived_name(meta["name"], asset_id[:5]))
 
 
 def _update_pvc(call: Call, asset: Asset) -> None:
@@ -411,9 +464,20 @@ _SECRET = _Kind(
     asset_kind="genericSecret",
     label="generic-secret credential",
     prepare=_prepare_secret,
-    update=_update_secret,
+    update=_update_credential,
     uses=_secret_used,
     deleted=Reply(204),
+    encrypted=True,
+)
+_REGISTRY = _Kind(
+    base="/api/v1/asset/credentials/docker-registry",
+    asset_kind="dockerRegistry",
+    label="docker-registry credential",
+    prepare=_prepare_registry,
+    update=_update_credential,
+    uses=_registry_used,
+    deleted=Reply(202, {"code": 202, "message": "The credential is being deleted"}),
+    encrypted=True,
 )
 _PVC = _Kind(
     base="/api/v1/asset/datasource/pvc",
@@ -437,4 +501,4 @@ def _endpoints(kind: _Kind) -> list[Endpoint]:
     ]
 
 
-ENDPOINTS = _endpoints(_SECRET) + _endpoints(_PVC)
+ENDPOINTS = _endpoints(_SECRET) + _endpoints(_REGISTRY) + _endpoints(_PVC)

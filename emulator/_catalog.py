@@ -1,9 +1,9 @@
-"""Read-only parts of the control plane: the cluster, node pools, departments.
+"""Read-only parts of the control plane: the cluster and its node pools.
 
-All three are seeded on first start. Their shapes follow `DisplayedCluster`,
-`Nodepool` and `DepartmentForList`. A node pool's GPU capacity, which decides
-whether inferences fit, is not a field of the API; departments show it as
-their GPU quota per node pool instead.
+Both are seeded on first start. Their shapes follow `DisplayedCluster` and
+`Nodepool`. A node pool's GPU capacity, which decides whether inferences fit,
+is not a field of the API; the seeded department shows it as its GPU quota per
+node pool instead (see `_departments`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from collections.abc import Callable
 from ._clock import iso
 from ._filters import select
 from ._http import Call, Endpoint, Reply
-from ._records import Department, Json, NodePool
+from ._records import Json, NodePool
 from ._state import CLUSTER_NAME, TENANT_ID, Emulator
 
-__all__ = ["ENDPOINTS"]
+__all__ = ["ENDPOINTS", "SYSTEM_USER"]
 
-_SYSTEM_USER = "system"
+SYSTEM_USER = "system"
+"""`createdBy` of what the emulator seeds."""
 
 
 def list_clusters(call: Call) -> Reply:
@@ -36,18 +37,6 @@ def list_node_pools(call: Call) -> Reply:
     }
     pools = select(call.emulator.node_pools(), call.query, fields)
     return Reply(200, {"nodepools": [node_pool_view(call.emulator, p) for p in pools]})
-
-
-def list_departments(call: Call) -> Reply:
-    """`GET /api/v1/org-unit/departments`."""
-    fields: dict[str, Callable[[Department], object]] = {
-        "name": lambda department: department.name,
-        "id": lambda department: department.id,
-        "clusterId": lambda _department: call.emulator.settings.cluster_id,
-    }
-    departments = select(call.emulator.store.all(Department), call.query, fields)
-    views = [department_view(call.emulator, d) for d in departments]
-    return Reply(200, {"departments": views})
 
 
 def cluster_view(emulator: Emulator, now: float) -> Json:
@@ -80,43 +69,14 @@ def node_pool_view(emulator: Emulator, pool: NodePool) -> Json:
         "phase": "Ready",
         "phaseMessage": "",
         "overProvisioningRatio": 1,
-        "createdBy": _SYSTEM_USER,
+        "createdBy": SYSTEM_USER,
         "createdAt": iso(pool.created_at),
-        "updatedBy": _SYSTEM_USER,
+        "updatedBy": SYSTEM_USER,
         "updatedAt": iso(pool.created_at),
-    }
-
-
-def department_view(emulator: Emulator, department: Department) -> Json:
-    """A `DepartmentForList`; its quota per node pool is the pool's capacity."""
-    pools = emulator.node_pools()
-    resources = [
-        {
-            "nodePool": {"id": pool.id, "name": pool.name},
-            "gpu": {"deserved": pool.gpus, "limit": None, "overQuotaWeight": 1},
-        }
-        for pool in pools
-    ]
-    return {
-        "id": department.id,
-        "name": department.name,
-        "clusterId": emulator.settings.cluster_id,
-        "description": "Seeded by the emulator; the parent of new projects.",
-        "createdAt": iso(department.created_at),
-        "updatedAt": iso(department.created_at),
-        "createdBy": _SYSTEM_USER,
-        "updatedBy": _SYSTEM_USER,
-        "resources": resources,
-        "totalResources": {
-            "gpuQuota": sum(pool.gpus for pool in pools),
-            "cpuQuota": None,
-            "memoryQuota": None,
-        },
     }
 
 
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/clusters", list_clusters),
     Endpoint("GET", "/api/v1/node-pools", list_node_pools),
-    Endpoint("GET", "/api/v1/org-unit/departments", list_departments),
 ]

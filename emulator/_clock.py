@@ -8,6 +8,7 @@ asks first, and a restart resumes each object where its clock says it is.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,8 +47,10 @@ class Clock:
     """
 
     def __init__(self, speed: float = 1.0, source: Callable[[], float] = time.time):
-        if speed <= 0:
-            raise ValueError(f"speed must be > 0, got {speed!r}")
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(
+                f"speed must be a finite number > 0, got {speed!r}; 1 is real time"
+            )
         self.speed = speed
         self._source = source
 

@@ -2,14 +2,15 @@
 
 Every failure the emulator reports leaves as `{"code": <status>, "message": ...}`,
 the `Error` schema of the OpenAPI document. Messages state the rule, the field
-and what would be accepted, and never carry a secret value.
+and what would be accepted, and never carry a secret value. `StartupError` is
+the one error of starting up: the CLI prints its message as one line.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "bad_request", "conflict", "not_found"]
+__all__ = ["ApiError", "StartupError", "bad_request", "conflict", "not_found"]
 
 
 class ApiError(Exception):
@@ -23,6 +24,10 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         """The `Error` body: `code` and `message`."""
         return {"code": self.status, "message": self.message}
+
+
+class StartupError(RuntimeError):
+    """The database or the start options are unusable; the message says the fix."""
 
 
 def bad_request(message: str) -> ApiError:

@@ -63,9 +63,14 @@ Operation = Callable[[Call], Reply]
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
-    """One operation: its method, the spec's path template and its handler."""
+    """One operation: its method, the spec's path template and its handler.
+
+    `public` operations need no token. Operations that are not `documented`
+    (the emulator's own `/_emulator/...`) skip the OpenAPI body check.
+    """
 
     method: str
     template: str
     operation: Operation
     public: bool = False
+    documented: bool = True

@@ -1,8 +1,9 @@
 """Inference workloads: `/api/v1/workloads/inferences` and `/api/v1/workloads`.
 
 POST makes the workload and its first revision; PATCH merges the update into
-the stored spec and starts a new revision (a rolling update); DELETE marks the
-workload `Deleting`, after which it disappears. Each revision is admitted or
+the stored spec as a JSON merge patch (RFC 7386) and, unless nothing changed,
+starts a new revision (a rolling update); DELETE marks the workload
+`Deleting`, after which it disappears. Each revision is admitted or
 refused once, when it is made, against its node pool's free GPUs (see
 `_lifecycle`). On top of the OpenAPI schema, the semantic rules that the
 official client's models document are enforced here, so a request the real
@@ -37,7 +38,7 @@ from ._records import Department, Inference, Json, Project, Revision
 from ._spec import schema_properties
 from ._state import Emulator
 
-__all__ = ["ENDPOINTS", "UPDATABLE_SPEC_FIELDS"]
+__all__ = ["ENDPOINTS", "UPDATABLE_SPEC_FIELDS", "merge_patch"]
 
 _BASE = "/api/v1/workloads/inferences"
 _ITEM = _BASE + "/{workloadId}"
@@ -45,7 +46,11 @@ _ITEM = _BASE + "/{workloadId}"
 UPDATABLE_SPEC_FIELDS = schema_properties("InferenceUpdateRequest", "spec")
 """The `InferenceUpdateSpecSpec` fields: all a PATCH may change."""
 
+_UPDATE_FIELDS = schema_properties("InferenceUpdateRequest")
+_CREATION_FIELDS = schema_properties("InferenceCreationRequest")
+
 _VALUE_SOURCES = ("value", "secret", "configMap", "podFieldRef", "userCredential")
+_SHOWN = 60
 
 
 def create_inference(call: Call) -> Reply:
@@ -96,9 +101,10 @@ def update_inference(call: Call) -> Reply:
     inference, state = _live(call)
     if state.phase == "Deleting":
         raise bad_request(f"workloadId: workload {inference.id} is being deleted")
+    _check_update_body(call.body)
     update = call.body.get("spec") or {}
     _check_updatable(update)
-    merged = _merge(inference.spec, update)
+    merged = merge_patch(inference.spec, update)
     project = emulator.project_for("projectId", inference.project_id)
     _check_spec(emulator, merged)
     if merged == inference.spec:
@@ -259,27 +265,56 @@ def _drop_unfinished(emulator: Emulator, inference: Inference, now: float) -> No
             emulator.store.save(state.revision)
 
 
-def _merge(current: Json, update: Json) -> Json:
-    # JSON merge patch (RFC 7386): objects merge, null removes, the rest replaces.
-    merged = dict(current)
-    for key, value in update.items():
+def merge_patch(target: Json, patch: Json) -> Json:
+    """`target` with a JSON merge patch (RFC 7386) applied; neither is changed.
+
+    A key whose patch value is null is removed; an object merges into the
+    object it meets (recursively, so nested nulls remove nested keys) and
+    replaces anything else; every other value, lists included, replaces.
+    """
+    merged = dict(target)
+    for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+        elif isinstance(value, dict):
+            current = merged.get(key)
+            merged[key] = merge_patch(
+                current if isinstance(current, dict) else {}, value
+            )
         else:
             merged[key] = value
     return merged
+
+
+def _check_update_body(body: Json) -> None:
+    # The document allows only `spec` here, but does not forbid other keys, so
+    # without this check a renaming PATCH would be silently ignored.
+    for key in sorted(set(body) - _UPDATE_FIELDS):
+        if key in _CREATION_FIELDS:
+            raise bad_request(
+                f"{key}: set at creation only, a PATCH cannot change it (got"
+                f" {_shown(body[key])}); replace the workload instead. A PATCH"
+                ' body is {"spec": {...}} with the fields to change'
+            )
+        raise bad_request(
+            f"{key}: not a field of a PATCH body (got {_shown(body[key])}); send"
+            ' {"spec": {...}} with the fields to change'
+        )
 
 
 def _check_updatable(update: Json) -> None:
     fixed = sorted(set(update) - UPDATABLE_SPEC_FIELDS)
     if fixed:
         raise bad_request(
-            f"spec.{fixed[0]}: set at creation only, a PATCH cannot change it;"
-            " replace the workload instead. A PATCH may change: "
-            + ", ".join(sorted(UPDATABLE_SPEC_FIELDS))
+            f"spec.{fixed[0]}: set at creation only, a PATCH cannot change it (got"
+            f" {_shown(update[fixed[0]])}); replace the workload instead. A PATCH"
+            " may change: " + ", ".join(sorted(UPDATABLE_SPEC_FIELDS))
         )
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def _check_spec(emulator: Emulator, spec: Json) -> None:

@@ -4,7 +4,8 @@ A project is a namespace with GPU quotas per node pool. Ids are numeric strings
 because assets refer to projects by integer (`meta.projectId`). Names are
 unique per cluster and must be DNS labels, since the namespace defaults to
 `runai-<name>`. A new project is `Creating` for a moment and then `Ready`; its
-quota status counts the GPUs its inferences request and hold.
+quota status counts the GPUs its inferences request and hold. Its parent is the
+department `parentId` names, else the seeded department `default`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from ._filters import select
 from ._http import Call, Endpoint, Reply
 from ._lifecycle import project_usage
 from ._naming import check_dns_label
+from ._quotas import (
+    default_node_pools,
+    node_pool_resources,
+    quota_status,
+    resources_view,
+    total_resources,
+)
 from ._records import Asset, Inference, Json, Project
 from ._state import Emulator
 
@@ -25,8 +33,6 @@ __all__ = ["ENDPOINTS", "project_phase"]
 
 _BASE = "/api/v1/org-unit/projects"
 _ITEM = _BASE + "/{projectId}"
-_DEFAULT_DEPARTMENT = "1"
-_MEMORY_MB = {"MB": 1.0, "Mib": 1.048576, "GB": 1000.0}
 
 
 def create_project(call: Call) -> Reply:
@@ -49,9 +55,9 @@ def create_project(call: Call) -> Reply:
         namespace=namespace,
         requested_namespace=requested,
         description=body.get("description") or "",
-        resources=_resources(emulator, body["resources"]),
+        resources=node_pool_resources(emulator, body["resources"]),
         scheduling_rules=body.get("schedulingRules"),
-        default_node_pools=_default_pools(emulator, body.get("defaultNodePools")),
+        default_node_pools=default_node_pools(emulator, body.get("defaultNodePools")),
         node_types=body.get("nodeTypes"),
         enforce_runai_scheduler=_enforce(body),
         created_at=call.now,
@@ -95,9 +101,11 @@ def update_project(call: Call) -> Reply:
     emulator, body = call.emulator, call.body
     project = emulator.project(call.params["projectId"])
     project.description = body.get("description") or ""
-    project.resources = _resources(emulator, body["resources"])
+    project.resources = node_pool_resources(emulator, body["resources"])
     project.scheduling_rules = body.get("schedulingRules")
-    project.default_node_pools = _default_pools(emulator, body.get("defaultNodePools"))
+    project.default_node_pools = default_node_pools(
+        emulator, body.get("defaultNodePools")
+    )
     project.node_types = body.get("nodeTypes")
     project.enforce_runai_scheduler = _enforce(body)
     project.updated_at = call.now
@@ -138,8 +146,8 @@ def project_view(emulator: Emulator, project: Project, now: float) -> Json:
         "enforceRunaiScheduler": project.enforce_runai_scheduler,
         "schedulingRules": project.scheduling_rules,
         "defaultNodePools": project.default_node_pools,
-        "resources": project.resources,
-        "totalResources": _total(project.resources),
+        "resources": resources_view(project.resources),
+        "totalResources": total_resources(project.resources),
         "effective": _effective(project),
         "status": _status(emulator, project, now),
         "createdAt": iso(project.created_at),
@@ -149,25 +157,17 @@ def project_view(emulator: Emulator, project: Project, now: float) -> Json:
     }
     if project.node_types is not None:
         view["nodeTypes"] = project.node_types
+    department = emulator.department(project.parent_id)
+    if department is not None:
+        view["parent"] = {"id": department.id, "name": department.name}
     return view
 
 
 def _status(emulator: Emulator, project: Project, now: float) -> Json:
     phase = project_phase(emulator, project, now)
-    usage = project_usage(emulator, project, now)
-    pools = {pool.name: pool for pool in emulator.node_pools()}
     names = [entry["nodePool"]["name"] for entry in project.resources]
-    names += [name for name in usage if name not in names]
-    per_pool = [
-        {"nodePoolName": name, "nodePoolId": pools[name].id, **_quota(usage.get(name))}
-        for name in names
-        if name in pools
-    ]
-    total = _quota(
-        {
-            key: sum(entry.get(key, 0.0) for entry in usage.values())
-            for key in ("allocated", "allocatedNonPreemptible", "requested")
-        }
+    per_pool, total = quota_status(
+        emulator, names, project_usage(emulator, project, now)
     )
     return {
         "namespace": project.namespace if phase == "Ready" else None,
@@ -176,30 +176,6 @@ def _status(emulator: Emulator, project: Project, now: float) -> Json:
         "lastUpdatedTime": iso(project.updated_at),
         "nodePoolQuotaStatuses": per_pool,
         "quotaStatus": total,
-    }
-
-
-def _quota(usage: dict[str, float] | None) -> Json:
-    usage = usage or {}
-    return {
-        key: {"gpu": usage.get(key, 0.0), "cpu": 0.0, "memory": 0.0}
-        for key in ("allocated", "allocatedNonPreemptible", "requested")
-    }
-
-
-def _total(resources: list[Json]) -> Json:
-    gpu = sum(float(entry["gpu"]["deserved"]) for entry in resources)
-    cpu = [entry["cpu"].get("deserved") for entry in resources if entry.get("cpu")]
-    memory = [
-        float(entry["memory"]["deserved"]) * _MEMORY_MB[entry["memory"]["units"]]
-        for entry in resources
-        if entry.get("memory") and entry["memory"].get("deserved") is not None
-    ]
-    known_cpu = [float(value) for value in cpu if value is not None]
-    return {
-        "gpuQuota": gpu,
-        "cpuQuota": sum(known_cpu) if known_cpu else None,
-        "memoryQuota": sum(memory) if memory else None,
     }
 
 
@@ -213,58 +189,9 @@ def _effective(project: Project) -> Json:
     return effective
 
 
-def _resources(emulator: Emulator, entries: list[Json]) -> list[Json]:
-    pools = {pool.id: pool for pool in emulator.node_pools()}
-    known = ", ".join(f"{pool.id!r} ({pool.name})" for pool in pools.values())
-    resources: list[Json] = []
-    for index, entry in enumerate(entries):
-        field = f"resources[{index}]"
-        reference = entry.get("nodePool") or {}
-        pool = pools.get(reference.get("id", ""))
-        if pool is None:
-            raise bad_request(
-                f"{field}.nodePool.id: {reference.get('id')!r} is not a node pool id;"
-                f" known ids: {known} (GET /api/v1/node-pools)"
-            )
-        if reference.get("name") not in (None, pool.name):
-            raise bad_request(
-                f"{field}.nodePool.name: {reference['name']!r} does not match node"
-                f" pool id {pool.id!r}, which is named {pool.name!r}"
-            )
-        if any(done["nodePool"]["id"] == pool.id for done in resources):
-            raise bad_request(
-                f"{field}.nodePool: node pool {pool.name!r} appears twice"
-            )
-        resources.append(_resource(field, entry, pool_id=pool.id, pool_name=pool.name))
-    return resources
-
-
-def _resource(field: str, entry: Json, *, pool_id: str, pool_name: str) -> Json:
-    gpu = {"deserved": 0, **(entry.get("gpu") or {})}
-    if gpu["deserved"] < 0:
-        raise bad_request(f"{field}.gpu.deserved: {gpu['deserved']} is below 0")
-    limit = gpu.get("limit")
-    if limit is not None and limit != -1 and limit < gpu["deserved"]:
-        raise bad_request(
-            f"{field}.gpu.limit: {limit} is below the deserved {gpu['deserved']};"
-            " use a limit >= deserved, -1 or null for no limit"
-        )
-    resource: Json = {"nodePool": {"id": pool_id, "name": pool_name}, "gpu": gpu}
-    for key in ("cpu", "memory", "priority"):
-        if entry.get(key) is not None:
-            resource[key] = entry[key]
-    return resource
-
-
-def _default_pools(emulator: Emulator, names: list[str] | None) -> list[str] | None:
-    for index, name in enumerate(names or []):
-        emulator.node_pool_named(f"defaultNodePools[{index}]", name)
-    return names
-
-
 def _parent(emulator: Emulator, parent_id: str | None) -> str:
     if parent_id is None:
-        return _DEFAULT_DEPARTMENT
+        return emulator.default_department_id()
     if emulator.department(parent_id) is None:
         raise bad_request(
             f"parentId: there is no department with id {parent_id!r};"

@@ -50,11 +50,23 @@ class NodePool(Record):
 
 @dataclasses.dataclass
 class Department(Record):
-    """A seeded department, the parent of projects created without `parentId`."""
+    """A department: the seeded one, or one made by `POST .../departments`.
+
+    `resources` None marks the seeded department, whose quota per node pool is
+    the pool's whole capacity; databases written before departments could be
+    created hold only `id`, `name` and `created_at`, which the defaults fill.
+    """
 
     kind: ClassVar[str] = "department"
     name: str
     created_at: float
+    description: str = ""
+    resources: list[Json] | None = None
+    scheduling_rules: Json | None = None
+    default_node_pools: list[str] | None = None
+    node_types: Json | None = None
+    updated_at: float | None = None
+    created_by: str = "system"
 
 
 @dataclasses.dataclass
@@ -96,6 +108,7 @@ class Asset(Record):
     updated_at: float
     created_by: str
     update_count: int = 0
+    password_sha256: str | None = None
 
 
 @dataclasses.dataclass
@@ -143,3 +156,9 @@ class Revision(Record):
     reason: str | None
     created_at: float
     dropped_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # A database written before non-finite numbers were refused may hold a
+        # NaN GPU share, which the store reads back as null: count no GPUs.
+        if self.gpus_per_pod is None:
+            self.gpus_per_pod = 0.0

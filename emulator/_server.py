@@ -7,6 +7,7 @@ as the start-up lines appear waits in the backlog instead of being refused.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
 import threading
@@ -30,6 +31,27 @@ __all__ = [
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
+_EXIT_POLL = 0.01
+_TICK = 0.1
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn's server, noticing a stop request within 10 ms instead of 100 ms.
+
+    Tests start and stop an emulator per test, so the stop latency adds up.
+    Uvicorn's own loop runs `on_tick` every 0.1 s and relies on that pace (it
+    refreshes the Date header every tenth tick); this loop keeps the pace and
+    only looks at `should_exit` more often in between.
+    """
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            waited = 0.0
+            while waited < _TICK and not self.should_exit:
+                await asyncio.sleep(_EXIT_POLL)
+                waited += _EXIT_POLL
 
 
 @dataclasses.dataclass
@@ -101,7 +123,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve_forever(emulator: Emulator, sock: socket.socket) -> None:
     """Serve on `sock` until interrupted (SIGINT or SIGTERM), then close."""
-    server = uvicorn.Server(_config(emulator, log_level="info"))
+    server = _Server(_config(emulator, log_level="info"))
     try:
         server.run(sockets=[sock])
     finally:
@@ -122,7 +144,7 @@ def _start(emulator: Emulator) -> EmulatorServer:
     except BaseException:
         emulator.close()
         raise
-    server = uvicorn.Server(_config(emulator, log_level="warning"))
+    server = _Server(_config(emulator, log_level="warning"))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="emulator", daemon=True
     )

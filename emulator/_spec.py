@@ -9,6 +9,11 @@ documents.
 The document is parsed once per process. Schemas are never copied out of it:
 each check is a `$ref` to the operation's schema inside the document, so nested
 `#/components/schemas/...` references resolve where they were written.
+
+One reading differs from the strict OpenAPI 3.0.3 one: `nullable: true` admits
+null even where the same schema lists an `enum` without null (such as
+`gpuRequestType`). The official client sends null there to clear a field, and
+the document marks those fields nullable for that purpose.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from jsonschema.exceptions import ValidationError, relevance
+from jsonschema.validators import extend
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -29,7 +35,9 @@ from referencing.jsonschema import DRAFT4
 __all__ = [
     "SPEC_PATH",
     "SpecViolation",
+    "json_path",
     "load_document",
+    "operation_methods",
     "path_template",
     "schema_properties",
     "validate_request",
@@ -97,8 +105,12 @@ def validate_response(method: str, path_template: str, status: int, body: Any) -
     A status the operation does not declare is a violation, except for error
     statuses (4xx, 5xx): the document leaves many of those out, so they are
     checked against the generic `Error` schema instead. A response declared
-    without content must have no body (None).
+    without content must have no body (None). A method the document does not
+    list for the path may only be answered 405 with an `Error` body.
     """
+    if status == 405 and not _has_operation(method, path_template):
+        _check(_pointer("components", "schemas", "Error"), body)
+        return
     operation = _operation(method, path_template)
     response, location = _response(
         operation, status=status, method=method, path_template=path_template
@@ -138,6 +150,12 @@ def path_template(path: str) -> str:
     if best is None:
         raise SpecViolation(f"{path}: no path in the Run:ai API document matches it")
     return best[1]
+
+
+def operation_methods(path_template: str) -> tuple[str, ...]:
+    """The methods the document lists for a path template, such as `("GET",)`."""
+    item = _document()["paths"].get(path_template) or {}
+    return tuple(key.upper() for key in item if key in _METHODS)
 
 
 def load_document() -> dict[str, Any]:
@@ -184,9 +202,21 @@ def _registry() -> Registry[Any]:
     return registry
 
 
+def _nullable_enum(
+    validator: Any, enums: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if instance is None and schema.get("nullable") is True:
+        return
+    yield from _STRICT_ENUM(validator, enums, instance, schema)
+
+
+_STRICT_ENUM = OAS30Validator.VALIDATORS["enum"]
+_Validator = extend(OAS30Validator, {"enum": _nullable_enum})
+
+
 @functools.cache
 def _validator(pointer: str) -> Any:
-    return OAS30Validator(
+    return _Validator(
         {"$ref": pointer}, registry=_registry(), format_checker=oas30_format_checker
     )
 
@@ -212,13 +242,18 @@ def _segments_match(pattern: tuple[str | None, ...], path: tuple[str, ...]) -> b
     )
 
 
+def _has_operation(method: str, path_template: str) -> bool:
+    item = _document()["paths"].get(path_template) or {}
+    return method.lower() in _METHODS and method.lower() in item
+
+
 def _operation(method: str, path_template: str) -> dict[str, Any]:
     item = _document()["paths"].get(path_template)
     if item is None:
         raise SpecViolation(f"{path_template}: not a path of the Run:ai API document")
     operation = item.get(method.lower()) if method.lower() in _METHODS else None
     if operation is None:
-        allowed = ", ".join(key.upper() for key in item if key in _METHODS)
+        allowed = ", ".join(operation_methods(path_template))
         raise SpecViolation(
             f"{method.upper()} {path_template}: not an operation of the document;"
             f" allowed methods: {allowed}"
@@ -320,10 +355,10 @@ _SENSITIVE = frozenset(
 
 def _describe(error: ValidationError) -> str:
     parts = list(error.absolute_path)
-    path = _json_path(parts)
+    path = json_path(parts)
     missing = _REQUIRED.match(error.message)
     if missing is not None:
-        return f"{_json_path([*parts, missing['name']])}: is required but missing"
+        return f"{json_path([*parts, missing['name']])}: is required but missing"
     if error.validator == "type" and error.instance is None:
         return f"{path}: null is not allowed here; give a value or leave it out"
     # jsonschema's messages quote the offending value, so keep it out of
@@ -337,7 +372,8 @@ def _describe(error: ValidationError) -> str:
     return f"{path}: {error.message}"
 
 
-def _json_path(parts: Iterable[str | int]) -> str:
+def json_path(parts: Iterable[str | int]) -> str:
+    """`spec.env[0].name` for the keys and indexes leading to a value."""
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"

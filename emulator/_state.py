@@ -11,17 +11,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import sqlite3
 import uuid
 from pathlib import Path
 
 from ._clock import Clock
-from ._errors import ApiError, bad_request, not_found
+from ._errors import ApiError, StartupError, bad_request, not_found
 from ._records import Department, NodePool, Project
 from ._store import Store
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLUSTER_ID",
+    "DEFAULT_DEPARTMENT_ID",
     "CLUSTER_NAME",
     "TENANT_ID",
     "Emulator",
@@ -32,6 +34,15 @@ __all__ = [
 DEFAULT_CLUSTER_ID = str(uuid.uuid5(uuid.NAMESPACE_DNS, "cluster.runai-emulator.local"))
 """The cluster id a fresh database gets unless `--cluster-id` says otherwise."""
 
+DEFAULT_DEPARTMENT_ID = str(
+    uuid.uuid5(uuid.NAMESPACE_DNS, "department.runai-emulator.local")
+)
+"""The id of the seeded department `default`, the parent of projects by default.
+
+A UUID because the document types a project's `parent.id` as one; databases
+seeded before departments could be created keep their department `1`.
+"""
+
 DEFAULT_CLIENT_ID = "emulator-admin"
 """The client id `POST /api/v1/token` accepts unless `--client-id` says otherwise."""
 
@@ -40,11 +51,9 @@ TENANT_ID = 1001
 SECRET_ENV = "RUNAI_CLIENT_SECRET"
 
 _SEED_POOLS = (("1", "default", 8.0, True), ("2", "a100", 16.0, False))
-_SEED_DEPARTMENT = ("1", "default")
-
-
-class StartupError(RuntimeError):
-    """The database and the start options disagree; the message says how to fix it."""
+_SEED_DEPARTMENT_NAME = "default"
+_LEGACY_DEPARTMENT_ID = "1"
+_DEFAULT_DEPARTMENT_KEY = "default_department_id"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +90,11 @@ class Emulator:
         clock = Clock(speed)
         if token_ttl < 1:
             raise ValueError(f"token_ttl must be >= 1 second, got {token_ttl!r}")
+        if not client_id.strip():
+            raise ValueError(
+                "client id is empty; give the id clients send as clientID"
+                f" (default {DEFAULT_CLIENT_ID!r})"
+            )
         store = Store(db_path)
         try:
             with store.transaction():
@@ -93,6 +107,12 @@ class Emulator:
                 )
                 emulator = cls(store, settings, clock)
                 emulator._seed()
+        except sqlite3.Error as error:
+            store.close()
+            raise StartupError(
+                f"database {store.path} is not an emulator database ({error});"
+                " point --db at a new file or at one this emulator wrote"
+            ) from None
         except BaseException:
             store.close()
             raise
@@ -119,6 +139,10 @@ class Emulator:
     def department(self, department_id: str) -> Department | None:
         """The department with that id, or None."""
         return self.store.get(Department, department_id)
+
+    def default_department_id(self) -> str:
+        """The seeded department's id: the parent of projects without `parentId`."""
+        return self.store.setting(_DEFAULT_DEPARTMENT_KEY) or _LEGACY_DEPARTMENT_ID
 
     def project(self, project_id: str) -> Project:
         """The project with that id, or 404."""
@@ -151,7 +175,8 @@ class Emulator:
             return
         now = self.clock.now()
         self.store.set_setting("seeded_at", str(now))
-        self.store.save(Department(_SEED_DEPARTMENT[0], _SEED_DEPARTMENT[1], now))
+        self.store.set_setting(_DEFAULT_DEPARTMENT_KEY, DEFAULT_DEPARTMENT_ID)
+        self.store.save(Department(DEFAULT_DEPARTMENT_ID, _SEED_DEPARTMENT_NAME, now))
         for pool_id, name, gpus, is_default in _SEED_POOLS:
             self.store.save(NodePool(pool_id, name, gpus, is_default, now))
 

@@ -4,6 +4,10 @@ One connection serves the whole process; an `RLock` serialises its use, and each
 API call runs inside `transaction()`, so a uniqueness check and the insert that
 follows it are atomic. `BEGIN IMMEDIATE` also guards against a second process
 opened on the same file.
+
+Records are written with finite numbers only (request bodies with NaN or
+Infinity are refused), but a database written by an older emulator may hold
+them; reading turns each into null, so no stored value can break an answer.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from ._errors import StartupError
 from ._records import Record
 
 __all__ = ["Store"]
@@ -41,10 +46,7 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._depth = 0
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None
-        )
-        self._db.executescript(_SCHEMA)
+        self._db = _connect(self.path)
 
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards."""
@@ -108,7 +110,7 @@ class Store:
             " ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
             record.kind,
             record.id,
-            json.dumps(record.to_json(), sort_keys=True),
+            json.dumps(record.to_json(), sort_keys=True, allow_nan=False),
         )
 
     def get(self, cls: type[R], record_id: str) -> R | None:
@@ -116,7 +118,7 @@ class Store:
         row = self._one(
             "SELECT body FROM records WHERE kind = ? AND id = ?", cls.kind, record_id
         )
-        return None if row is None else cls(**json.loads(str(row[0])))
+        return None if row is None else cls(**_decode(str(row[0])))
 
     def all(self, cls: type[R]) -> list[R]:
         """Every record of a class, oldest first."""
@@ -124,7 +126,7 @@ class Store:
             rows = self._db.execute(
                 "SELECT body FROM records WHERE kind = ? ORDER BY rowid", (cls.kind,)
             ).fetchall()
-        return [cls(**json.loads(body)) for (body,) in rows]
+        return [cls(**_decode(body)) for (body,) in rows]
 
     def remove(self, cls: type[Record], record_id: str) -> None:
         """Delete a record if it exists."""
@@ -138,3 +140,39 @@ class Store:
     def _run(self, sql: str, *args: object) -> None:
         with self._lock:
             self._db.execute(sql, args)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if path.is_dir():
+        raise StartupError(
+            f"database {path} is a directory; give a file path, such as"
+            f" {path / 'runai-emulator.db'}"
+        )
+    if not path.parent.is_dir():
+        raise StartupError(
+            f"database {path}: the directory {path.parent} does not exist;"
+            " create it first or choose a --db path in an existing directory"
+        )
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as error:
+        raise StartupError(f"database {path}: cannot open it ({error})") from None
+    try:
+        db.executescript(_SCHEMA)
+    except sqlite3.Error as error:
+        db.close()
+        raise StartupError(
+            f"database {path} is not an emulator database ({error}); point --db at"
+            " a new file or at one this emulator wrote"
+        ) from None
+    return db
+
+
+def _decode(body: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(body, parse_constant=_non_finite)
+    return document
+
+
+def _non_finite(_token: str) -> None:
+    # Called for NaN, Infinity and -Infinity, which only older databases hold.
+    return None

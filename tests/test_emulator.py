@@ -7,6 +7,7 @@ an httpx response hook, so each behaviour test is also a shape test.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import queue
 import socket
@@ -24,6 +25,7 @@ import pytest
 from emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLUSTER_ID,
+    DEFAULT_DEPARTMENT_ID,
     EmulatorServer,
     create_app,
     path_template,
@@ -35,6 +37,7 @@ from emulator._auth import issue_token, token_problem
 
 SPEED = 100.0
 HF_TOKEN = "hf_emulatorTestValue0123456789"
+REGISTRY_PASSWORD = "registryTestPassword-9876543210"
 REPO = Path(__file__).resolve().parents[1]
 
 Seen = set[tuple[str, str]]
@@ -43,6 +46,9 @@ Seen = set[tuple[str, str]]
 def _spec_hook(seen: Seen) -> Callable[[httpx.Response], None]:
     def check(response: httpx.Response) -> None:
         response.read()
+        # The emulator's own control paths are not part of the Run:ai API.
+        if response.request.url.path.startswith("/_emulator/"):
+            return
         template = path_template(response.request.url.path)
         body = response.json() if response.content else None
         validate_response(response.request.method, template, response.status_code, body)
@@ -121,6 +127,14 @@ def _secret(
         "spec": {"keyValuePairs": [{"key": "HF_TOKEN", "value": HF_TOKEN}]},
     }
     return api.post("/api/v1/asset/credentials/generic-secret", json=body)
+
+
+def _registry(api: httpx.Client, project_id: str, name: str = "ghcr") -> httpx.Response:
+    body = {
+        "meta": {"name": name, "scope": "project", "projectId": int(project_id)},
+        "spec": {"user": "robot", "password": REGISTRY_PASSWORD, "url": "ghcr.io"},
+    }
+    return api.post("/api/v1/asset/credentials/docker-registry", json=body)
 
 
 def _pvc(api: httpx.Client, project_id: str, **spec: Any) -> httpx.Response:
@@ -280,7 +294,8 @@ def test_project_lifecycle(api: httpx.Client, server: EmulatorServer) -> None:
     deleted = api.delete(f"/api/v1/org-unit/projects/{project_id}")
     after = api.get(f"/api/v1/org-unit/projects/{project_id}")
 
-    assert created["id"] == "1" and created["parentId"] == "1"
+    assert created["id"] == "1" and created["parentId"] == DEFAULT_DEPARTMENT_ID
+    assert created["parent"] == {"id": DEFAULT_DEPARTMENT_ID, "name": "default"}
     assert ready["status"]["namespace"] == "runai-team-a"
     assert [p["id"] for p in found] == [project_id]
     assert updated.status_code == 200
@@ -395,6 +410,69 @@ def test_credential_scope_rules(api: httpx.Client, server: EmulatorServer) -> No
     assert typed.status_code == 400
     assert typed.json()["message"].startswith("spec.keyValuePairs[0].value:")
     assert "12345678" not in typed.text
+
+
+def test_docker_registry_credential_keeps_no_password(
+    api: httpx.Client, server: EmulatorServer
+) -> None:
+    project_id = _project(api, server.cluster_id)["id"]
+    created = _registry(api, project_id)
+    asset_id = created.json()["meta"]["id"]
+    url = f"/api/v1/asset/credentials/docker-registry/{asset_id}"
+    workload_id = _inference(
+        api, server, project_id, imagePullSecrets=[{"name": _kubernetes_name(created)}]
+    ).json()["workloadId"]
+    used = api.get(url, params={"usageInfo": "true", "statusInfo": "true"}).json()
+    listed = api.get(
+        "/api/v1/asset/credentials/docker-registry",
+        params={"name": "ghcr", "projectId": project_id},
+    ).json()["entries"]
+    existing = api.post(
+        "/api/v1/asset/credentials/docker-registry",
+        json={
+            "meta": {"name": "pull", "scope": "tenant"},
+            "spec": {"existingSecretName": "regcred"},
+        },
+    )
+    half = api.post(
+        "/api/v1/asset/credentials/docker-registry",
+        json={
+            "meta": {"name": "half", "scope": "tenant"},
+            "spec": {"user": "robot", "url": "ghcr.io"},
+        },
+    )
+    described = api.put(url, json={"meta": {"description": "GitHub registry"}})
+    renamed = api.put(url, json={"meta": {"name": "other"}})
+    database = b"".join(path.read_bytes() for path in server.db_path.parent.glob("*"))
+    deleted = api.delete(url)
+    after = api.get(url)
+
+    assert created.status_code == 202
+    spec = created.json()["spec"]
+    assert spec["user"] == "robot" and spec["url"] == "ghcr.io"
+    assert "password" not in spec and isinstance(spec["keyId"], int)
+    assert created.json()["meta"]["kind"] == "dockerRegistry"
+    assert _kubernetes_name(created).startswith("ghcr-")
+    assert used["usedBy"]["inferences"][0]["id"] == workload_id
+    assert [entry["meta"]["id"] for entry in listed] == [asset_id]
+    assert _kubernetes_name(existing) == "regcred"
+    assert half.status_code == 400
+    assert half.json()["message"].startswith("spec.password: required")
+    assert described.json()["meta"]["description"] == "GitHub registry"
+    assert renamed.status_code == 400
+    assert renamed.json()["message"].startswith("meta.name: cannot change")
+    assert deleted.status_code == 202 and after.status_code == 404
+    for response in (created, existing, described):
+        assert REGISTRY_PASSWORD not in response.text
+    assert REGISTRY_PASSWORD not in str(used) + str(listed)
+    assert REGISTRY_PASSWORD.encode() not in database
+    digest = hashlib.sha256(REGISTRY_PASSWORD.encode()).hexdigest()
+    assert digest.encode() in database
+
+
+def _kubernetes_name(response: httpx.Response) -> str:
+    name: str = response.json()["clusterInfo"]["resources"][0]["name"]
+    return name
 
 
 def test_pvc_data_source_lifecycle(api: httpx.Client, server: EmulatorServer) -> None:
@@ -617,6 +695,11 @@ def test_every_route_is_served_and_answers_per_the_spec(
         api.get("/api/v1/clusters")
         api.get("/api/v1/node-pools")
         api.get("/api/v1/org-unit/departments")
+        department = api.post(
+            "/api/v1/org-unit/departments",
+            json={"name": "research", "clusterId": server.cluster_id, "resources": []},
+        ).json()
+        api.get(f"/api/v1/org-unit/departments/{department['id']}")
         project_id = _project(api, server.cluster_id)["id"]
         api.get("/api/v1/org-unit/projects")
         api.get(f"/api/v1/org-unit/projects/{project_id}")
@@ -626,6 +709,7 @@ def test_every_route_is_served_and_answers_per_the_spec(
         )
         for base, create in (
             ("/api/v1/asset/credentials/generic-secret", _secret),
+            ("/api/v1/asset/credentials/docker-registry", _registry),
             ("/api/v1/asset/datasource/pvc", _pvc),
         ):
             asset = create(api, project_id).json()

@@ -99,6 +99,32 @@ def test_unknown_operation_lists_the_allowed_methods() -> None:
         validate_request("PATCH", "/api/v1/clusters", {})
 
 
+def test_a_method_the_document_lacks_may_only_answer_405() -> None:
+    error = {"code": 405, "message": "it takes POST"}
+
+    validate_response("GET", "/api/v1/token", 405, error)
+
+    with pytest.raises(SpecViolation, match="allowed methods: POST"):
+        validate_response("GET", "/api/v1/token", 404, error)
+    with pytest.raises(SpecViolation, match="message"):
+        validate_response("GET", "/api/v1/token", 405, {"code": 405})
+
+
+def test_nullable_enums_admit_null() -> None:
+    compute = {"gpuRequestType": None, "gpuPortionRequest": None}
+
+    validate_request(
+        "PATCH", f"{INFERENCES}/{{workloadId}}", {"spec": {"compute": compute}}
+    )
+
+    with pytest.raises(SpecViolation, match="'whole' is not one of"):
+        validate_request(
+            "PATCH",
+            f"{INFERENCES}/{{workloadId}}",
+            {"spec": {"compute": {"gpuRequestType": "whole"}}},
+        )
+
+
 def test_vendored_document_is_the_shared_one() -> None:
     import hashlib
     from pathlib import Path
