@@ -72,6 +72,14 @@ def _shown(value: Any, loc: tuple[int | str, ...]) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+_BOUNDS = {
+    "greater_than": ("above", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("below", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
+
 def _message(item: Any, loc: tuple[int | str, ...]) -> str:
     kind = item["type"]
     value = item.get("input")
@@ -94,6 +102,11 @@ def _message(item: Any, loc: tuple[int | str, ...]) -> str:
         return "is empty; give at least one entry"
     if kind in ("finite_number",):
         return f"{_shown(value, loc)} is not a finite number"
+    bound = _BOUNDS.get(kind)
+    if bound is not None:
+        word, key = bound
+        limit = item["ctx"][key]
+        return f"{_shown(value, loc)} is out of range: it must be {word} {limit}"
     return f"{_shown(value, loc)}: {item['msg'].lower()}"
 
 

@@ -243,7 +243,7 @@ def test_reference_describes_every_key() -> None:
                 ]
             },
             "tools[0].nodePort",
-            "greater than or equal to 30000",
+            "must be at least 30000",
         ),
         (
             {
@@ -296,7 +296,7 @@ def test_reference_describes_every_key() -> None:
             "endpoint",
             "needs at least one user",
         ),
-        ({"endpoint": {"port": 70000}}, "endpoint.port", "less than or equal to 65535"),
+        ({"endpoint": {"port": 70000}}, "endpoint.port", "must be at most 65535"),
         ({"image": "vllm/vllm-openai:v0.10.2\n"}, "image", "not an image reference"),
         ({"model": "Qwen/.."}, "model", "not a Hugging Face model id"),
         ({"nodePools": ["GPU_POOL"]}, "nodePools[0]", "DNS-1123"),
