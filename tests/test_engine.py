@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_DIR
 
 from components._client import ConnectionSettings, RunaiClient
 from components._providers._base import RunaiProvider
+from conftest import PROJECT_DIR
 from preflight._stackfile import StackFile, load_stack_file
 from preflight.engine import EngineError, SimulatedEngine
 

@@ -21,7 +21,6 @@ from unittest import mock
 import grpc
 import pytest
 import yaml
-from conftest import PROJECT_DIR
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime import proto, rpc
 from pulumi.runtime.proto import analyzer_pb2_grpc
@@ -38,6 +37,7 @@ from test_policies_support import (
     spec,
 )
 
+from conftest import PROJECT_DIR
 from preflight.__main__ import main as preflight_main
 from preflight._policy import (
     PolicyConfigError,

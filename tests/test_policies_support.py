@@ -12,7 +12,6 @@ import copy
 from typing import Any
 
 from conftest import PROJECT_DIR
-
 from preflight._policy import Violation, load_pack_config, run_policy_pack
 from preflight._runtime import Registration
 

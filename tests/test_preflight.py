@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_DIR
 
+from conftest import PROJECT_DIR
 from preflight.__main__ import main
 
 PRODUCT_TYPES = "pulumi-python:dynamic/runai:"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PROJECT_DIR
 
+from conftest import PROJECT_DIR
 from preflight._runtime import ProgramRun, Registration, run_program
 from preflight._stackfile import load_stack_file
 

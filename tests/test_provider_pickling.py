@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROJECT_DIR
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
@@ -19,6 +18,7 @@ from components._providers import (
     InferenceProvider,
     ProjectProvider,
 )
+from conftest import PROJECT_DIR
 
 PROVIDERS = [ProjectProvider, CredentialProvider, DataSourceProvider, InferenceProvider]
 
