@@ -130,6 +130,9 @@ def test_local_stack_up_again_update_and_destroy(
     url = first.exports["inferences"]["chat-qwen"]["url"]
     assert len(first.created) == 4 and not first.updated
     assert [c["meta"]["name"] for c in deployed["credentials"]] == ["hf-token"]
+    mark = "managed by Pulumi stack runai-hf/local"
+    assert deployed["project"]["description"] == mark
+    assert deployed["credentials"][0]["meta"]["description"] == mark
     assert [p["meta"]["name"] for p in deployed["pvcs"]] == ["model-store"]
     assert [(w["name"], w["phase"]) for w in deployed["workloads"]] == [
         ("chat-qwen", "Running")

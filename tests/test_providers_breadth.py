@@ -175,3 +175,26 @@ def _faults(listing: Any) -> list[dict[str, Any]]:
     if isinstance(listing, dict):
         return list(listing.get("faults") or [])
     return list(listing or [])
+
+
+def test_a_401_refreshes_the_token_once(connection: dict[str, str]) -> None:
+    fault = {"method": "GET", "path": "/api/v1/clusters", "status": 401, "count": 1}
+    with api(connection) as client:
+        client.get("/api/v1/clusters")
+        client.post("/_emulator/faults", fault)
+
+        clusters = client.get("/api/v1/clusters")
+
+    assert clusters
+
+
+def test_created_objects_carry_the_stack_mark(connection: dict[str, str]) -> None:
+    from components.project import marked
+
+    provider = configured(ProjectProvider(), connection)
+    made = provider.create(project_inputs(connection, description=marked("Team A")))
+    with api(connection) as client:
+        stored = client.get(f"/api/v1/org-unit/projects/{made.id}")
+    provider.delete(made.id, made.outs)
+
+    assert stored["description"].startswith("Team A (managed by Pulumi stack ")
