@@ -371,7 +371,11 @@ class CredentialConfig(_Model):
     """A project credential: the Hugging Face token, or a Docker registry login."""
 
     name: DnsLabel
-    """The credential name in Run:ai."""
+    """The credential's name in the stack (and the stem of its name in Run:ai)."""
+    runai_name: DnsLabel | None = None
+    """Pin the name in Run:ai; by default it is the name plus a random suffix, so
+    a replacement can start beside the old object. A pinned name is replaced
+    delete-first (a short outage)."""
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
@@ -424,7 +428,11 @@ class ModelStoreConfig(_Model):
     """A PVC data source the server downloads weights into (a model store)."""
 
     name: DnsLabel
-    """The data source name in Run:ai."""
+    """The model store's name in the stack (and the stem of its name in Run:ai)."""
+    runai_name: DnsLabel | None = None
+    """Pin the name in Run:ai; by default it is the name plus a random suffix, so
+    a replacement can start beside the old object. A pinned name is replaced
+    delete-first (a short outage)."""
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
@@ -791,7 +799,18 @@ class InferenceConfig(_Model):
     """One Hugging Face model served by vLLM or TGI: every field of the form."""
 
     name: DnsLabel
-    """The inference name (a DNS label; part of its URL)."""
+    """The inference's name in the stack (and the stem of its workload name)."""
+    runai_name: DnsLabel | None = None
+    """Pin the workload name; by default it is the name plus a random suffix, so
+    a replacement can start beside the old one (the URL follows the name). A
+    pinned name is replaced delete-first (a short outage)."""
+    rollout_timeout: Seconds | None = None
+    """How long an update may take to move traffic to the new revision: at least
+    the initialization timeout; default 600 s (Knative's progress deadline) or
+    the initialization timeout when that is longer."""
+    rollout_waits_for_quota: bool = False
+    """Submit an update even when the project's free GPUs cannot hold the new
+    revision beside the old one (it waits, pending, until they can)."""
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
@@ -922,6 +941,17 @@ class InferenceConfig(_Model):
         return value
 
     @model_validator(mode="after")
+    def _rollout_covers_initialization(self) -> InferenceConfig:
+        rollout, initialization = self.rollout_timeout, self.initialization_timeout
+        if rollout is not None and initialization and rollout < initialization:
+            raise ValueError(
+                f"rolloutTimeout {self.rollout_timeout} s is shorter than "
+                f"initializationTimeout {self.initialization_timeout} s: a rollout "
+                "must give the new revision time to start"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _scaling_rules(self) -> InferenceConfig:
         low, high = self.replicas.min, self.replicas.effective_max
         needs_metric = low < high and not (low == 0 and high == 1)
@@ -938,6 +968,12 @@ class InferenceConfig(_Model):
                     f"of throughput or concurrency (now min {low}, metric {metric})"
                 )
         return self
+
+    @property
+    def effective_rollout_timeout(self) -> int:
+        if self.rollout_timeout is not None:
+            return self.rollout_timeout
+        return max(600, self.initialization_timeout or 0)
 
     @property
     def effective_preemptibility(self) -> str:
@@ -971,6 +1007,9 @@ class StackConfig(_Model):
         default=FORM_MAX_INITIALIZATION_TIMEOUT, ge=5
     )
     """The longest initialization timeout this Run:ai accepts (2.23: 60 min)."""
+    gpu_memory_per_node_pool: dict[DnsLabel, Quantity] = Field(default_factory=dict)
+    """GPU memory of one device per node pool (default 80Gi), to count GPU
+    memory requests as GPUs when an update checks the project's free quota."""
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> StackConfig:
@@ -989,6 +1028,11 @@ class StackConfig(_Model):
         if problems:
             raise ConfigError(problems)
         return config
+
+    def gpu_memory_of(self, inference: InferenceConfig) -> str:
+        """Memory of one GPU on the inference's first node pool."""
+        pool = (inference.node_pools or ["default"])[0]
+        return self.gpu_memory_per_node_pool.get(pool, "80Gi")
 
     def secret_keys(self) -> list[str]:
         """The top-level config keys whose secrets the credentials need."""
@@ -1020,7 +1064,13 @@ class StackConfig(_Model):
         return stores[0] if len(stores) == 1 else None
 
 
-_STRUCTURED_KEYS = ("projects", "credentials", "modelStores", "inferences")
+_STRUCTURED_KEYS = (
+    "projects",
+    "credentials",
+    "modelStores",
+    "inferences",
+    "gpuMemoryPerNodePool",
+)
 _CONNECTION_KEYS = ("url", "clientId", "clusterId")
 
 

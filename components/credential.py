@@ -32,6 +32,7 @@ class CredentialArgs:
     url: str | None = None
     user: str | None = None
     description: str | None = None
+    pinned_name: str | None = None
 
 
 class Credential(pulumi.ComponentResource):
@@ -51,7 +52,8 @@ class Credential(pulumi.ComponentResource):
         super().__init__("runai-hf:index:Credential", name, None, opts)
 
         props: dict[str, object] = {
-            "name": name,
+            "logicalName": name,
+            "name": args.pinned_name,
             "kind": args.kind,
             "projectId": args.project.project_id,
             "clusterId": args.project.cluster_id,

@@ -22,6 +22,7 @@ class DataSourceArgs:
     storage_class: str | None = None
     claim_name: str | None = None
     existing_pvc: bool = False
+    pinned_name: str | None = None
 
 
 class DataSource(pulumi.ComponentResource):
@@ -41,7 +42,8 @@ class DataSource(pulumi.ComponentResource):
         super().__init__("runai-hf:index:DataSource", name, None, opts)
 
         props: dict[str, object] = {
-            "name": name,
+            "logicalName": name,
+            "name": args.pinned_name,
             "projectId": args.project.project_id,
             "clusterId": args.project.cluster_id,
             "kind": "pvc",

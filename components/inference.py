@@ -34,6 +34,7 @@ class HFInferenceArgs:
     model_store: DataSource | None = None
     registry_credentials: list[Credential] = dataclasses.field(default_factory=list)
     env_credentials: Mapping[str, Credential] = dataclasses.field(default_factory=dict)
+    gpu_memory_per_device: str = "80Gi"
 
 
 class HFInference(pulumi.ComponentResource):
@@ -60,7 +61,8 @@ class HFInference(pulumi.ComponentResource):
         settings = args.settings
         spec = build_spec(settings, _spec_inputs(args))
         props = {
-            "name": name,
+            "logicalName": name,
+            "name": settings.runai_name,
             "projectId": args.project.project_id,
             "clusterId": args.project.cluster_id,
             "project": args.project.project_name,
@@ -71,6 +73,11 @@ class HFInference(pulumi.ComponentResource):
             "model": settings.model,
             "server": settings.server,
             "spec": spec,
+            "rollout": {
+                "timeoutSeconds": settings.effective_rollout_timeout,
+                "waitForQuota": settings.rollout_waits_for_quota,
+                "gpuMemoryPerDevice": args.gpu_memory_per_device,
+            },
         }
         resource = RunaiInference(name, props, pulumi.ResourceOptions(parent=self))
 

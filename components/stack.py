@@ -54,6 +54,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                 storage_class=s.storage_class,
                 claim_name=s.claim_name,
                 existing_pvc=s.existing_pvc,
+                pinned_name=s.runai_name,
             ),
         )
         for s in config.model_stores
@@ -81,6 +82,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                         credentials[name] for name in settings.image_pull_secrets
                     ],
                     env_credentials=env_credentials,
+                    gpu_memory_per_device=config.gpu_memory_of(settings),
                 ),
             )
         )
@@ -97,9 +99,14 @@ def _credential(
             kind="docker-registry",
             url=settings.registry_url,
             user=settings.user,
+            pinned_name=settings.runai_name,
         )
     else:
-        args = CredentialArgs(project=project, value=secret(settings.secret_key))
+        args = CredentialArgs(
+            project=project,
+            value=secret(settings.secret_key),
+            pinned_name=settings.runai_name,
+        )
     return Credential(settings.name, args)
 
 

@@ -167,12 +167,18 @@ class SimulatedEngine:
     def up(self) -> RunSummary:
         """Make the control plane match the program; return what changed."""
         self._summary = RunSummary()
-        previous = dict(self.state.resources)
         run = run_program(
             self.program_dir, self.stack_file, self._register, preview=False
         )
+        # Like the engine, delete last: objects no longer declared, and the
+        # old halves of create-before-delete replacements, once every create
+        # and update (dependants moving to the new objects) has run.
         declared = {r.urn for r in run.registrations if r.custom}
-        stale = {urn: entry for urn, entry in previous.items() if urn not in declared}
+        stale = {
+            key: entry
+            for key, entry in self.state.resources.items()
+            if key not in declared
+        }
         self._delete_in_order(stale)
         self._summary.exports = {key: value for key, (value, _) in run.exports.items()}
         return self._summary
@@ -217,7 +223,14 @@ class SimulatedEngine:
             self._summary.created.append(label)
             verb = "created"
         else:
-            id_, outputs, verb = self._change(provider, label, old, checked)
+            change = self._change(provider, label, old, checked)
+            if change is None:
+                checked = self._check(provider, label, None, inputs)
+                id_, outputs = self._create(provider, label, checked)
+                self._retire(registration.urn, old)
+                verb = "replaced (created first)"
+            else:
+                id_, outputs, verb = change
         if verb != "unchanged":
             self.report(f"{label}: {verb} in {time.monotonic() - started:.1f} s")
 
@@ -284,7 +297,8 @@ class SimulatedEngine:
         label: str,
         old: dict[str, Any],
         news: dict[str, Any],
-    ) -> tuple[str, dict[str, Any], str]:
+    ) -> tuple[str, dict[str, Any], str] | None:
+        """Update or delete-first replace; None asks for create-before-delete."""
         diff = provider.diff(old["id"], old["outputs"], news)
         if not diff.changes:
             self._summary.unchanged.append(label)
@@ -293,14 +307,12 @@ class SimulatedEngine:
             self.report(
                 f"{label}: replacing because {', '.join(diff.replaces)} changed"
             )
-            id_, outputs = self._replace(
-                provider,
-                label,
-                old,
-                news,
-                delete_first=bool(diff.delete_before_replace),
-            )
             self._summary.replaced.append(label)
+            if not diff.delete_before_replace:
+                return None
+            self.report(f"{label}: deleting the old one first (its name is pinned)")
+            self._provider(old["provider"]).delete(old["id"], old["outputs"])
+            id_, outputs = self._create(provider, label, news)
             return id_, outputs, f"replaced ({', '.join(diff.replaces)})"
         self.report(f"{label}: updating")
         try:
@@ -310,28 +322,9 @@ class SimulatedEngine:
         self._summary.updated.append(label)
         return old["id"], dict(result.outs or {}), "updated"
 
-    def _replace(
-        self,
-        provider: ResourceProvider,
-        label: str,
-        old: dict[str, Any],
-        news: dict[str, Any],
-        *,
-        delete_first: bool,
-    ) -> tuple[str, dict[str, Any]]:
-        old_provider = self._provider(old["provider"])
-        if delete_first:
-            self.report(f"{label}: deleting the old one first")
-            old_provider.delete(old["id"], old["outputs"])
-        id_, outputs = self._create(provider, label, news)
-        if not delete_first:
-            try:
-                old_provider.delete(old["id"], old["outputs"])
-            except Exception as error:
-                raise EngineError(
-                    f"{label}: deleting the replaced object failed: {error}"
-                ) from error
-        return id_, outputs
+    def _retire(self, urn: str, old: dict[str, Any]) -> None:
+        """Keep the replaced object in state, marked, until the run deletes it."""
+        self.state.put(f"{urn}#replaced-{old['id']}", {**old, "pendingDelete": True})
 
     def _delete_in_order(self, entries: dict[str, dict[str, Any]]) -> None:
         remaining = dict(entries)
@@ -341,7 +334,11 @@ class SimulatedEngine:
                 for entry in remaining.values()
                 for dependency in entry.get("dependencies") or []
             }
-            leaves = [urn for urn in remaining if urn not in needed] or list(remaining)
+            # A retired half of a replacement is keyed `<urn>#replaced-<id>`;
+            # what depends on the URN depends on it too.
+            leaves = [
+                key for key in remaining if key.split("#", 1)[0] not in needed
+            ] or list(remaining)
             for urn in leaves:
                 entry = remaining.pop(urn)
                 label = f"{entry['type'].rsplit(':', 1)[-1]} {entry['name']}"

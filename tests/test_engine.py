@@ -129,13 +129,13 @@ def test_local_stack_up_again_update_and_destroy(
 
     url = first.exports["inferences"]["chat-qwen"]["url"]
     assert len(first.created) == 4 and not first.updated
-    assert [c["meta"]["name"] for c in deployed["credentials"]] == ["hf-token"]
+    assert [c["meta"]["name"][:9] for c in deployed["credentials"]] == ["hf-token-"]
     mark = "managed by Pulumi stack runai-hf/local"
     assert deployed["project"]["description"] == mark
     assert deployed["credentials"][0]["meta"]["description"] == mark
-    assert [p["meta"]["name"] for p in deployed["pvcs"]] == ["model-store"]
-    assert [(w["name"], w["phase"]) for w in deployed["workloads"]] == [
-        ("chat-qwen", "Running")
+    assert [p["meta"]["name"][:12] for p in deployed["pvcs"]] == ["model-store-"]
+    assert [(w["name"][:10], w["phase"]) for w in deployed["workloads"]] == [
+        ("chat-qwen-", "Running")
     ]
     assert deployed["workloads"][0]["urls"] == [url]
     assert not second.changed and len(second.unchanged) == 4
@@ -149,18 +149,19 @@ def test_local_stack_up_again_update_and_destroy(
     )
 
 
-def test_removed_inference_is_deleted_and_pinned_name_replaces_delete_first(
+def test_replacement_creates_first_and_removed_inference_is_deleted(
     connection: dict[str, str], tmp_path: Path, client: RunaiClient
 ) -> None:
     state = tmp_path / "local.json"
     lines: list[str] = []
     quotas = [{"name": "hf-engine-b", "quotas": [{"nodePool": "default", "gpu": 1}]}]
 
-    engine(local_stack(connection, projects=quotas), state, lines).up()
+    first = engine(local_stack(connection, projects=quotas), state, lines).up()
     moved = inferences_with({"endpoint": {"access": "authenticatedUsers"}})
     replaced = engine(
         local_stack(connection, projects=quotas, inferences=moved), state, lines
     ).up()
+    after_replace = snapshot(client, "hf-engine-b")["workloads"]
     renamed = inferences_with({}, name="chat-renamed")
     swapped = engine(
         local_stack(connection, projects=quotas, inferences=renamed), state, lines
@@ -168,15 +169,48 @@ def test_removed_inference_is_deleted_and_pinned_name_replaces_delete_first(
     workloads = snapshot(client, "hf-engine-b")["workloads"]
     engine(local_stack(connection, projects=quotas), state, lines).destroy()
 
+    old_url = first.exports["inferences"]["chat-qwen"]["url"]
+    new_url = replaced.exports["inferences"]["chat-qwen"]["url"]
     assert replaced.replaced == ["Inference chat-qwen"]
+    assert replaced.deleted == ["Inference chat-qwen"]
+    assert new_url != old_url
+    assert [w["urls"] for w in after_replace] == [[new_url]]
     assert swapped.created == ["Inference chat-renamed"]
     assert swapped.deleted == ["Inference chat-qwen"]
-    assert [w["name"] for w in workloads] == ["chat-renamed"]
-    creating = lines.index(
+    assert [w["name"][:13] for w in workloads] == ["chat-renamed-"]
+    start = lines.index(
         "Inference chat-qwen: replacing because spec.servingPort changed"
     )
-    assert lines[creating + 1 : creating + 3] == [
-        "Inference chat-qwen: deleting the old one first",
+    assert lines[start + 1] == "Inference chat-qwen: creating"
+    assert lines.index("Inference chat-qwen: deleting", start) > start + 1
+
+
+def test_pinned_name_is_replaced_delete_first(
+    connection: dict[str, str], tmp_path: Path
+) -> None:
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    quotas = [{"name": "hf-engine-e", "quotas": [{"nodePool": "default", "gpu": 1}]}]
+    pinned = inferences_with({"runaiName": "chat-pinned"})
+    moved = inferences_with(
+        {"runaiName": "chat-pinned", "endpoint": {"access": "authenticatedUsers"}}
+    )
+
+    engine(
+        local_stack(connection, projects=quotas, inferences=pinned), state, lines
+    ).up()
+    replaced = engine(
+        local_stack(connection, projects=quotas, inferences=moved), state, lines
+    ).up()
+    engine(local_stack(connection, projects=quotas), state, lines).destroy()
+
+    url = replaced.exports["inferences"]["chat-qwen"]["url"]
+    assert "chat-pinned" in url
+    start = lines.index(
+        "Inference chat-qwen: replacing because spec.servingPort changed"
+    )
+    assert lines[start + 1 : start + 3] == [
+        "Inference chat-qwen: deleting the old one first (its name is pinned)",
         "Inference chat-qwen: creating",
     ]
 

@@ -25,10 +25,12 @@ from ..errors import NotFoundError, RunaiHFError
 __all__ = [
     "AssetProvider",
     "RunaiProvider",
+    "auto_name",
     "changed",
     "diff_result",
     "dns_failure",
     "matches_digest",
+    "name_replaces",
     "required",
     "secret_digest",
 ]
@@ -41,15 +43,47 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DIGEST_ROUNDS = 100_000
 
 
-def diff_result(changes: object, replaces: list[str]) -> DiffResult:
-    # Names are pinned (they are the declared names), and Run:ai keeps names
-    # unique: a replacement must delete the old object before it creates.
-    # TODO: auto-named objects (logical name plus a random suffix) would allow
-    # create-before-delete and so a replacement without downtime; until then
-    # a replaced inference is unavailable while its successor starts.
+def diff_result(
+    changes: object, replaces: list[str], *, delete_first: bool = True
+) -> DiffResult:
+    """Run:ai keeps names unique, so a pinned name must be freed before reuse;
+    an auto-named object can be created beside the old one (no downtime)."""
     return DiffResult(
-        changes=bool(changes), replaces=replaces, delete_before_replace=bool(replaces)
+        changes=bool(changes),
+        replaces=replaces,
+        delete_before_replace=bool(replaces) and delete_first,
     )
+
+
+_SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_SUFFIX_LENGTH = 5
+
+
+def auto_name(olds: Mapping[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+    """Fill `name`: the pinned one, the one already in use, or logical + suffix.
+
+    Pulumi's auto-naming: a name is chosen once and kept on every later run
+    (the engine hands `check` the old inputs), and the engine calls `check`
+    again without them when it replaces the object, so a replacement gets a
+    fresh name and can be created before the old object is deleted. A name
+    the user pins (`name` given) is kept, and replacing it must delete first.
+    """
+    if news.get("name"):
+        return {**news, "namePinned": True}
+    logical = str(news.get("logicalName") or "")
+    kept = olds.get("name")
+    if kept and olds.get("logicalName") == logical and not olds.get("namePinned"):
+        return {**news, "name": kept, "namePinned": False}
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+    stem = logical[: 63 - _SUFFIX_LENGTH - 1].rstrip("-")
+    return {**news, "name": f"{stem}-{suffix}", "namePinned": False}
+
+
+def name_replaces(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """`["name"]` when the physical name changes; a state without one never does."""
+    if olds.get("name") and news.get("name") and olds["name"] != news["name"]:
+        return ["name"]
+    return []
 
 
 def secret_digest(value: str, salt: str | None = None) -> str:

@@ -18,10 +18,12 @@ from pulumi.dynamic import (
 from .._values import normalize
 from ._base import (
     AssetProvider,
+    auto_name,
     changed,
     diff_result,
     dns_failure,
     matches_digest,
+    name_replaces,
     required,
     secret_digest,
 )
@@ -34,7 +36,7 @@ _PATHS = {
     "generic-secret": "/api/v1/asset/credentials/generic-secret",
     "docker-registry": "/api/v1/asset/credentials/docker-registry",
 }
-_IDENTITY = ["name", "kind", "projectId", "clusterId", "key", "url", "user"]
+_IDENTITY = ["kind", "projectId", "clusterId", "key", "url", "user"]
 
 
 class CredentialProvider(AssetProvider):
@@ -47,8 +49,8 @@ class CredentialProvider(AssetProvider):
 
     path = _PATHS["generic-secret"]
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        props = normalize(news)
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = auto_name(olds or {}, normalize(news))
         kind = props.setdefault("kind", "generic-secret")
         failures = required(props, "name", "projectId", "clusterId")
         failures += dns_failure(props, "name")
@@ -89,11 +91,13 @@ class CredentialProvider(AssetProvider):
         return ReadResult(id_, self._outputs(inputs, asset), inputs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, {"kind": "generic-secret", **news}, _IDENTITY)
+        replaces = name_replaces(olds, news)
+        replaces += changed(olds, {"kind": "generic-secret", **news}, _IDENTITY)
         if not matches_digest(str(news.get("value") or ""), olds.get("valueDigest")):
             replaces.append("value")
         updates = changed(olds, news, ["description"])
-        return diff_result(replaces + updates, replaces)
+        pinned = bool(news.get("namePinned"))
+        return diff_result(replaces + updates, replaces, delete_first=pinned)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]

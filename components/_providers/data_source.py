@@ -16,7 +16,14 @@ from pulumi.dynamic import (
 )
 
 from .._values import normalize
-from ._base import AssetProvider, changed, diff_result, dns_failure, required
+from ._base import (
+    AssetProvider,
+    auto_name,
+    changed,
+    diff_result,
+    dns_failure,
+    required,
+)
 
 __all__ = ["DataSourceProvider"]
 
@@ -37,10 +44,10 @@ class DataSourceProvider(AssetProvider):
         "size",
         "storageClass",
     ]
-    _update_keys: ClassVar[list[str]] = ["name", "description", "path"]
+    _update_keys: ClassVar[list[str]] = ["description", "path"]
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        props = normalize(news)
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = auto_name(olds or {}, normalize(news))
         failures = required(props, "name", "projectId", "clusterId", "path")
         failures += dns_failure(props, "name")
         if not props.get("existingPvc") and not props.get("size"):
@@ -79,7 +86,8 @@ class DataSourceProvider(AssetProvider):
         if news.get("claimName") and news["claimName"] != olds.get("claimName"):
             replaces.append("claimName")
         changes = replaces + changed(olds, news, self._update_keys)
-        return diff_result(changes, replaces)
+        pinned = bool(news.get("namePinned"))
+        return diff_result(changes, replaces, delete_first=pinned)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]

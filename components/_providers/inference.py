@@ -19,7 +19,15 @@ from pulumi.dynamic import (
 from .._client import RunaiClient
 from .._values import normalize
 from ..errors import NotFoundError, RunaiHFError, WorkloadError
-from ._base import RunaiProvider, changed, diff_result, dns_failure, required
+from ._base import (
+    RunaiProvider,
+    auto_name,
+    changed,
+    diff_result,
+    dns_failure,
+    name_replaces,
+    required,
+)
 
 __all__ = ["INFERENCE_UPDATABLE_SPEC_FIELDS", "InferenceProvider", "merge_patch"]
 
@@ -92,10 +100,10 @@ class InferenceProvider(RunaiProvider):
     (a new revision); any other change replaces the workload.
     """
 
-    _replace_keys: ClassVar[list[str]] = ["name", "projectId", "clusterId"]
+    _replace_keys: ClassVar[list[str]] = ["projectId", "clusterId"]
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        props = normalize(news)
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = auto_name(olds or {}, normalize(news))
         failures = required(props, "name", "projectId", "clusterId", "spec")
         failures += dns_failure(props, "name")
         spec = props.get("spec") or {}
@@ -151,15 +159,16 @@ class InferenceProvider(RunaiProvider):
         return ReadResult(id_, self._outputs(inputs, id_, workload), inputs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, news, self._replace_keys)
+        replaces = name_replaces(olds, news) + changed(olds, news, self._replace_keys)
         old_spec, new_spec = olds.get("spec") or {}, news.get("spec") or {}
         spec_keys = sorted(set(old_spec) | set(new_spec))
         for key in changed(old_spec, new_spec, spec_keys):
             if key not in INFERENCE_UPDATABLE_SPEC_FIELDS:
                 replaces.append(f"spec.{key}")
         changes = replaces or changed(old_spec, new_spec, spec_keys)
-        extra = changed(olds, news, ["model", "server"])
-        return diff_result(changes or extra, replaces)
+        extra = changed(olds, news, ["model", "server", "rollout"])
+        pinned = bool(news.get("namePinned"))
+        return diff_result(changes or extra, replaces, delete_first=pinned)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
