@@ -264,3 +264,33 @@ def test_corrupt_state_file_is_refused_clearly(
 
     with pytest.raises(EngineError, match="is not the demo's state; move it aside"):
         engine(local_stack(connection), state, [])
+
+
+def test_rotated_token_replaces_credential_and_rolls_the_inference(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    projects = [{"name": "hf-engine-f", "quotas": [{"nodePool": "default", "gpu": 1}]}]
+    stack = local_stack(connection, projects=projects)
+    rotated = stack.with_secrets({"runai-hf:hfToken": "hf_rotated_token"})
+
+    engine(stack, state, lines).up()
+    before = snapshot(client, "hf-engine-f")
+    second = engine(rotated, state, lines).up()
+    after = snapshot(client, "hf-engine-f")
+    engine(rotated, state, lines).destroy()
+
+    assert second.replaced == ["Credential hf-token"]
+    assert second.updated == ["Inference chat-qwen"]
+    assert second.deleted == ["Credential hf-token"]
+    order = [
+        lines.index("Credential hf-token: replacing because value changed"),
+        lines.index("Inference chat-qwen: updating"),
+        lines.index("Credential hf-token: deleting"),
+    ]
+    assert order == sorted(order)
+    assert before["workloads"][0]["id"] == after["workloads"][0]["id"]
+    old_name = before["credentials"][0]["meta"]["name"]
+    assert [c["meta"]["name"] for c in after["credentials"]] != [old_name]
+    assert "hf_rotated_token" not in state.read_text()
