@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ._clock import PROGRESS_DEADLINE_SECONDS
 from ._server import bind, serve_forever, url_of
 from ._state import DEFAULT_CLIENT_ID, DEFAULT_CLUSTER_ID, Emulator, StartupError
 
@@ -65,6 +66,7 @@ def _open(options: argparse.Namespace) -> Emulator:
         client_secret=options.client_secret,
         cluster_id=options.cluster_id,
         token_ttl=options.token_ttl,
+        progress_deadline=options.progress_deadline,
     )
 
 
@@ -142,6 +144,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="divide every lifecycle duration by this factor (default: 1.0)",
+    )
+    parser.add_argument(
+        "--progress-deadline",
+        type=float,
+        default=PROGRESS_DEADLINE_SECONDS,
+        help="seconds a rolling update may take before it is stopped and its new"
+        " revision removed, divided by --speed (default: %(default)g, Knative's)",
     )
     parser.add_argument(
         "--token-ttl",

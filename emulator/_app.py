@@ -4,7 +4,8 @@ Each endpoint of the resource modules becomes one route on the document's own
 path template. Around every handler the app reads the body (`_wire`: 413 past
 1 MiB, 415 unless JSON, 400 for numbers JSON cannot carry or deep nesting),
 checks it against the operation's request schema (400 naming the field), and
-runs the handler in one store transaction. Three middlewares wrap the whole
+runs the handler in one store transaction, after placing the `Pending`
+revisions that fit by now (`_placement`). Three middlewares wrap the whole
 app, outermost first: a one-line-per-request log that records method, path,
 status and duration but never bodies, headers or query strings; bearer-token
 authentication (everything but `/api/v1/token`); and the injected faults of
@@ -32,8 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _assets, _auth, _catalog, _departments, _faults, _inferences, _projects
 from ._auth import token_problem
+from ._clock import PROGRESS_DEADLINE_SECONDS
 from ._errors import ApiError, bad_request
 from ._http import Call, Endpoint
+from ._placement import place_pending
 from ._spec import SpecViolation, operation_methods, path_template, validate_request
 from ._state import DEFAULT_CLIENT_ID, Emulator
 from ._wire import check_json_content_type, json_response, parse_json, read_body
@@ -71,6 +74,7 @@ def create_app(
     client_secret: str | None = None,
     cluster_id: str | None = None,
     token_ttl: int = 3600,
+    progress_deadline: float = PROGRESS_DEADLINE_SECONDS,
 ) -> Starlette:
     """An ASGI app serving the emulated API from a database file.
 
@@ -85,6 +89,7 @@ def create_app(
         client_secret=client_secret,
         cluster_id=cluster_id,
         token_ttl=token_ttl,
+        progress_deadline=progress_deadline,
     )
     return build_app(emulator, close_on_shutdown=True)
 
@@ -130,6 +135,9 @@ def _route(emulator: Emulator, endpoint: Endpoint) -> Route:
         )
         try:
             with emulator.store.transaction():
+                # Nothing schedules in the background: each request first
+                # gives GPUs to the Pending revisions that fit by now.
+                place_pending(emulator, call.now)
                 reply = endpoint.operation(call)
         except ApiError:
             raise

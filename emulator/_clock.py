@@ -18,6 +18,7 @@ __all__ = [
     "CREATING_SECONDS",
     "DELETING_SECONDS",
     "INITIALIZING_SECONDS",
+    "PROGRESS_DEADLINE_SECONDS",
     "PROJECT_CREATING_SECONDS",
     "Clock",
     "iso",
@@ -38,20 +39,38 @@ ASSET_SYNC_SECONDS = 1.0
 PROJECT_CREATING_SECONDS = 0.5
 """A new project is `Creating` this long, then `Ready`."""
 
+PROGRESS_DEADLINE_SECONDS = 600.0
+"""How long a rolling update may take before it is stopped (Knative's default
+`progress-deadline`); `--progress-deadline` changes it."""
+
 
 class Clock:
     """Wall-clock time plus a speed factor that shortens every stage.
 
     With `speed=100` an inference is `Running` 40 ms after its creation instead
     of 4 s; tests use that to keep a full deploy in tens of milliseconds.
+    `progress_deadline` is in emulated seconds too, so it shrinks with `speed`.
     """
 
-    def __init__(self, speed: float = 1.0, source: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        speed: float = 1.0,
+        source: Callable[[], float] = time.time,
+        *,
+        progress_deadline: float = PROGRESS_DEADLINE_SECONDS,
+    ) -> None:
         if not (math.isfinite(speed) and speed > 0):
             raise ValueError(
                 f"speed must be a finite number > 0, got {speed!r}; 1 is real time"
             )
+        if not (math.isfinite(progress_deadline) and progress_deadline > 0):
+            raise ValueError(
+                "progress deadline must be a finite number of seconds > 0, got"
+                f" {progress_deadline!r}; the default is"
+                f" {PROGRESS_DEADLINE_SECONDS:g} (Knative's progress-deadline)"
+            )
         self.speed = speed
+        self.progress_deadline = progress_deadline
         self._source = source
 
     def now(self) -> float:

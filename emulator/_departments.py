@@ -4,7 +4,8 @@ One department, `default`, is seeded; its GPU quota per node pool is the pool's
 whole capacity, so it never limits anything. `POST` makes more (201, with a
 UUID id, since the document types a project's `parent.id` as a UUID), so
 tests can place projects under a department of their own. Names are unique per
-cluster and must be DNS labels. Quotas are shown, not enforced. The document's
+cluster and must be DNS labels. Department quotas are shown, not enforced
+(project GPU quotas are, see `_placement`). The document's
 `avgGpu*` metric filters are not emulated.
 """
 
@@ -17,8 +18,8 @@ from ._clock import iso
 from ._errors import bad_request, conflict, not_found
 from ._filters import select
 from ._http import Call, Endpoint, Reply
-from ._lifecycle import project_usage
 from ._naming import check_dns_label
+from ._placement import usage_by_project
 from ._quotas import (
     Usage,
     default_node_pools,
@@ -143,10 +144,11 @@ def _status(
 
 def _usage(emulator: Emulator, department: Department, now: float) -> Usage:
     summed: Usage = {}
+    by_project = usage_by_project(emulator, now)
     for project in emulator.store.all(Project):
         if project.parent_id != department.id:
             continue
-        for pool, usage in project_usage(emulator, project, now).items():
+        for pool, usage in by_project.get(project.id, {}).items():
             into = summed.setdefault(pool, {})
             for key, value in usage.items():
                 into[key] = into.get(key, 0.0) + value

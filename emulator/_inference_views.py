@@ -10,15 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 from ._clock import iso
-from ._lifecycle import RevisionState, WorkloadState, gpus_per_pod, pod_count
-from ._records import Inference, Json, Revision
+from ._lifecycle import (
+    DEFAULT_PRIORITY_CLASS,
+    RevisionState,
+    WorkloadState,
+    gang_size,
+    gpus_per_pod,
+    is_non_preemptible,
+    pod_count,
+)
+from ._records import Inference, Json
 from ._state import TENANT_ID
 
 __all__ = ["inference_view", "revision_view", "workload_view"]
 
 _URL_DOMAIN = "inference.emulator.local"
-_DEFAULT_PRIORITY_CLASS = "very-high"
 _DEFAULT_CATEGORY = "Deploy"
+_SHORT_REASONS = {
+    "NonPreemptibleOverQuota": "Non-preemptible over quota",
+    "OverLimit": "Over limit",
+}
 
 
 def inference_view(inference: Inference, state: WorkloadState) -> Json:
@@ -47,7 +58,6 @@ def workload_view(
     spec = inference.spec
     running = state.serving.revision if state.serving is not None else None
     shown = running or (state.newest.revision if state.newest else None)
-    allocated = _gpus(running) if running is not None else 0.0
     view: Json = {
         "id": inference.id,
         "name": inference.name,
@@ -63,8 +73,8 @@ def workload_view(
         "source": "Control-plane",
         "category": spec.get("category") or _DEFAULT_CATEGORY,
         "priority": None,
-        "priorityClassName": spec.get("priorityClass") or _DEFAULT_PRIORITY_CLASS,
-        "preemptible": spec.get("preemptibility") == "preemptible",
+        "priorityClassName": spec.get("priorityClass") or DEFAULT_PRIORITY_CLASS,
+        "preemptible": not is_non_preemptible(spec),
         "createdAt": iso(inference.created_at),
         "updatedAt": iso(inference.updated_at),
         "deletedAt": _deleted_at(inference),
@@ -75,11 +85,12 @@ def workload_view(
         "k8sPhase": state.phase,
         "k8sPhaseUpdatedAt": iso(state.since),
         "conditions": [_ready_condition(state.phase, state.message, state.since)],
-        "runningPods": running.pods if running is not None else 0,
+        "runningPods": running.gang if running is not None else 0,
         "requestedPods": _requested_pods(spec),
-        "workloadRequestedResources": _requested(spec, pods=pod_count(spec)),
+        "workloadRequestedResources": _requested(spec, pods=gang_size(spec)),
         "podsRequestedResources": _requested(spec, pods=1),
-        "allocatedResources": {"gpu": allocated},
+        # Old and new revision both hold GPUs while an update starts up.
+        "allocatedResources": {"gpu": state.allocated},
         "requestedNodePools": [shown.node_pool] if shown is not None else [],
         "currentNodePools": [running.node_pool] if running is not None else [],
         "images": [spec["image"]] if spec.get("image") else [],
@@ -103,9 +114,10 @@ def revision_view(inference: Inference, state: RevisionState) -> Json:
     """A `Revision`."""
     revision = state.revision
     running = state.phase == "Running"
+    holding = state.holds_gpus
     view: Json = {
         "type": "runai-revision",
-        "name": f"{inference.name}-{revision.number:05d}",
+        "name": state.name,
         "id": revision.id,
         "workloadId": inference.id,
         "tenantId": TENANT_ID,
@@ -119,12 +131,12 @@ def revision_view(inference: Inference, state: RevisionState) -> Json:
         "phaseUpdatedAt": iso(state.since),
         "conditions": [_ready_condition(state.phase, state.message, state.since)],
         "requestedPods": _requested_pods(revision.spec),
-        "revisionRequestedResources": _requested(revision.spec, pods=revision.pods),
+        "revisionRequestedResources": _requested(revision.spec, pods=revision.gang),
         "podsRequestedResources": _requested(revision.spec, pods=1),
-        "allocatedResources": {"gpu": _gpus(revision) if running else 0.0},
+        "allocatedResources": {"gpu": revision.gpus if holding else 0.0},
         "requestedNodePools": [revision.node_pool],
-        "currentNodePools": [revision.node_pool] if running else [],
-        "runningPods": revision.pods if running else 0,
+        "currentNodePools": [revision.node_pool] if holding else [],
+        "runningPods": revision.gang if running else 0,
         "images": [revision.spec["image"]] if revision.spec.get("image") else [],
         "environmentVariables": _literal_environment(revision.spec),
         "childrenIds": [],
@@ -144,10 +156,6 @@ def _deleted_at(inference: Inference) -> str | None:
     if inference.delete_requested_at is None:
         return None
     return iso(inference.delete_requested_at)
-
-
-def _gpus(revision: Revision) -> float:
-    return revision.pods * revision.gpus_per_pod
 
 
 def _requested_pods(spec: Json) -> Json:
@@ -216,7 +224,7 @@ def _pending_messages(state: WorkloadState) -> list[Json]:
         {
             "nodePool": newest.revision.node_pool,
             "phaseReason": newest.reason,
-            "reason": newest.message,
+            "reason": _SHORT_REASONS.get(newest.reason, newest.reason),
             "userMessage": newest.message,
         }
     ]

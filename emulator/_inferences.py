@@ -3,11 +3,12 @@
 POST makes the workload and its first revision; PATCH merges the update into
 the stored spec as a JSON merge patch (RFC 7386) and, unless nothing changed,
 starts a new revision (a rolling update); DELETE marks the workload
-`Deleting`, after which it disappears. Each revision is admitted or
-refused once, when it is made, against its node pool's free GPUs (see
-`_lifecycle`). On top of the OpenAPI schema, the semantic rules that the
-official client's models document are enforced here, so a request the real
-control plane would refuse is refused with the field named.
+`Deleting`, after which it disappears. A new revision is placed on GPUs as
+soon as it fits its project's quota and its node pool (`_placement`) and then
+moves through its phases on the clock (`_lifecycle`). On top of the OpenAPI
+schema, the semantic rules that the official client's models document are
+enforced here, so a request the real control plane would refuse is refused
+with the field named.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from ._inference_views import inference_view, revision_view, workload_view
 from ._lifecycle import (
     RevisionState,
     WorkloadState,
-    admit,
+    gang_size,
     gpus_per_pod,
     node_pool_name,
-    pod_count,
     revision_states,
     revisions_by_workload,
     workload_state,
 )
 from ._naming import check_dns_label
+from ._placement import place_pending
 from ._records import Department, Inference, Json, Project, Revision
 from ._spec import schema_properties
 from ._state import Emulator
@@ -245,20 +246,22 @@ def _start_revision(
         number=len(existing) + 1,
         spec=inference.spec,
         node_pool=node_pool_name(inference.spec, project),
-        pods=pod_count(inference.spec),
+        pods=gang_size(inference.spec),
         gpus_per_pod=gpus_per_pod(inference.spec),
-        admitted=True,
+        admitted=False,
         reason=None,
         created_at=now,
     )
-    revision = admit(emulator, revision, now=now)
     emulator.store.save(revision)
+    # Placed now if it fits, so the answer already shows Creating or Pending.
+    place_pending(emulator, now)
     return revision
 
 
 def _drop_unfinished(emulator: Emulator, inference: Inference, now: float) -> None:
     # Only the last of several quick updates takes effect: a revision that
-    # has not reached Running yet is dropped when a newer one is submitted.
+    # has not reached Running yet (Pending, starting or failed) is dropped
+    # when a newer one is submitted, and the GPUs it held are free again.
     for state in _revision_states(emulator, inference, now):
         if state.live and state.phase != "Running":
             state.revision.dropped_at = now

@@ -3,9 +3,11 @@
 A project is a namespace with GPU quotas per node pool. Ids are numeric strings
 because assets refer to projects by integer (`meta.projectId`). Names are
 unique per cluster and must be DNS labels, since the namespace defaults to
-`runai-<name>`. A new project is `Creating` for a moment and then `Ready`; its
-quota status counts the GPUs its inferences request and hold. Its parent is the
-department `parentId` names, else the seeded department `default`.
+`runai-<name>`. A new project is `Creating` for a moment and then `Ready`. Its
+GPU quotas are enforced when inferences are placed (`_placement`), and its
+quota status counts the GPUs its inferences request and hold, per node pool.
+Its parent is the department `parentId` names, else the seeded department
+`default`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from ._clock import PROJECT_CREATING_SECONDS, iso
 from ._errors import bad_request, conflict
 from ._filters import select
 from ._http import Call, Endpoint, Reply
-from ._lifecycle import project_usage
 from ._naming import check_dns_label
+from ._placement import project_usage
 from ._quotas import (
     default_node_pools,
     node_pool_resources,

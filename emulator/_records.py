@@ -137,12 +137,14 @@ class Inference(Record):
 
 @dataclasses.dataclass
 class Revision(Record):
-    """One revision of an inference: the spec it runs and whether it fit.
+    """One revision of an inference: the spec it runs and when it got its GPUs.
 
-    `admitted` is decided once, when the revision is made: a revision that
-    did not fit its node pool stays `Pending` for good, with `reason`
-    `OverLimit` or `NonPreemptibleOverQuota`. `dropped_at` is set when a
-    newer update replaced it before it ever ran.
+    `admitted_at` is when the scheduler placed the whole revision (all its
+    pods at once, see `_placement`); until then it is `Pending`, and `reason`
+    and `message` say why it does not fit yet. `dropped_at` is set when a
+    newer update replaced it before it ever ran. `admitted` mirrors
+    `admitted_at is not None`: files written before revisions could wait for
+    GPUs hold only that flag, and an admitted one got its GPUs when it was made.
     """
 
     kind: ClassVar[str] = "revision"
@@ -156,9 +158,30 @@ class Revision(Record):
     reason: str | None
     created_at: float
     dropped_at: float | None = None
+    admitted_at: float | None = None
+    message: str = ""
 
     def __post_init__(self) -> None:
         # A database written before non-finite numbers were refused may hold a
         # NaN GPU share, which the store reads back as null: count no GPUs.
         if self.gpus_per_pod is None:
             self.gpus_per_pod = 0.0
+        if self.admitted and self.admitted_at is None:
+            self.admitted_at = self.created_at
+
+    @property
+    def gang(self) -> int:
+        """Pods started and placed together: min replicas, at least one."""
+        return max(self.pods, 1)
+
+    @property
+    def gpus(self) -> float:
+        """GPUs the whole revision needs: its gang times a pod's GPUs."""
+        return self.gang * self.gpus_per_pod
+
+    def place(self, now: float) -> None:
+        """Record that the scheduler gave the revision its GPUs at `now`."""
+        self.admitted = True
+        self.admitted_at = now
+        self.reason = None
+        self.message = ""

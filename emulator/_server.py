@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from ._app import build_app
+from ._clock import PROGRESS_DEADLINE_SECONDS
 from ._state import DEFAULT_CLIENT_ID, Emulator
 
 __all__ = [
@@ -84,11 +85,14 @@ def serve_in_background(
     token_ttl: int = 3600,
     client_id: str = DEFAULT_CLIENT_ID,
     cluster_id: str | None = None,
+    progress_deadline: float = PROGRESS_DEADLINE_SECONDS,
 ) -> Iterator[EmulatorServer]:
     """Serve the emulator on 127.0.0.1 and a free port for the `with` block.
 
     Uvicorn runs in a daemon thread; the block starts once the server answers,
     and the server stops and the database closes when the block ends.
+    `progress_deadline` is in emulated seconds, divided by `speed` like every
+    other duration.
     """
     emulator = Emulator.open(
         db_path,
@@ -97,6 +101,7 @@ def serve_in_background(
         client_secret=client_secret,
         cluster_id=cluster_id,
         token_ttl=token_ttl,
+        progress_deadline=progress_deadline,
     )
     handle = _start(emulator)
     try:

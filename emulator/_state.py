@@ -15,7 +15,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from ._clock import Clock
+from ._clock import PROGRESS_DEADLINE_SECONDS, Clock
 from ._errors import ApiError, StartupError, bad_request, not_found
 from ._records import Department, NodePool, Project
 from ._store import Store
@@ -85,9 +85,10 @@ class Emulator:
         client_secret: str | None = None,
         cluster_id: str | None = None,
         token_ttl: int = 3600,
+        progress_deadline: float = PROGRESS_DEADLINE_SECONDS,
     ) -> Emulator:
         """Open (and on first use, seed) a database file."""
-        clock = Clock(speed)
+        clock = Clock(speed, progress_deadline=progress_deadline)
         if token_ttl < 1:
             raise ValueError(f"token_ttl must be >= 1 second, got {token_ttl!r}")
         if not client_id.strip():

@@ -3,7 +3,9 @@
 Without flags it runs the program under the SDK's mock runtime with the stack
 file (no CLI, no network, no credentials), prints the planned resources and
 runs the policy pack; exit status 0 means the stack is valid and breaks no
-mandatory policy, 1 that it does, with the reasons.
+mandatory policy, 1 that it does, with the reasons. With `--baseline OLD.yaml`
+it also runs the program for the old stack file and prints what each resource
+would undergo, decided by the providers' own check and diff (docs/changes.md).
 
 `--apply` and `--destroy` drive the local demo: the engine simulation applies
 the stack to a Run:ai emulator on loopback. That is not Pulumi; with the
@@ -24,6 +26,14 @@ from typing import Any
 
 from components.errors import RunaiHFError
 
+from ._changes import (
+    ONLINE_UNAVAILABLE,
+    ChangePlan,
+    changes_json,
+    load_baseline,
+    plan_changes,
+    render_changes,
+)
 from ._plan import display, in_plan_order, plan_rows, render_table, resource_json
 from ._policy import Violation, load_pack_config, run_policy_pack
 from ._runtime import ProgramRun, Registration, run_program
@@ -108,8 +118,16 @@ def _print_violations(violations: list[Violation]) -> None:
         print(f"  [{violation.enforcement}] {violation.policy}: {message}")
 
 
-def command_plan(stack_file: StackFile, *, as_json: bool) -> int:
-    run = plan(stack_file)
+def command_plan(
+    stack_file: StackFile, *, as_json: bool, baseline: Path | None = None
+) -> int:
+    changes: ChangePlan | None = None
+    if baseline is None:
+        run = plan(stack_file)
+    else:
+        old = load_baseline(PROJECT_DIR, stack_file.stack, baseline)
+        changes = plan_changes(old, stack_file, run_plan=plan)
+        run = changes.run
     violations = check_policies(stack_file, run)
     blocking = [v for v in violations if v.enforcement == "mandatory"]
     if as_json:
@@ -118,10 +136,14 @@ def command_plan(stack_file: StackFile, *, as_json: bool) -> int:
             "resources": [resource_json(r) for r in in_plan_order(run.registrations)],
             "violations": [v.as_json() for v in violations],
         }
+        if changes is not None:
+            document["changes"] = changes_json(changes)
         print(json.dumps(document, indent=2))
     else:
         print(f"stack {stack_file.stack}: {len(run.custom())} resources planned")
         print(render_table(plan_rows(run.registrations)))
+        if changes is not None:
+            print("\n" + render_changes(changes))
         _print_violations(violations)
     return 1 if blocking else 0
 
@@ -204,10 +226,24 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument(
         "--destroy", action="store_true", help="local demo: delete what it made"
     )
+    mode.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="OLD.yaml",
+        help="also print what changes from this old stack file, offline",
+    )
     parser.add_argument(
         "--state", type=Path, help="local demo state file (default .state/<stack>.json)"
     )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="with --baseline, compare with Run:ai itself (not available yet)",
+    )
     args = parser.parse_args(argv)
+    if args.online:
+        print(f"preflight: {ONLINE_UNAVAILABLE}", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
     try:
@@ -216,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("runai_hf").setLevel(logging.INFO)
             state = args.state or PROJECT_DIR / ".state" / f"{args.stack}.json"
             return command_apply(stack_file, destroy=args.destroy, state=state)
-        return command_plan(stack_file, as_json=args.json)
+        return command_plan(stack_file, as_json=args.json, baseline=args.baseline)
     except (RunaiHFError, EngineError, FileNotFoundError, StackFileError) as error:
         print(f"preflight: stack {args.stack}: {error}", file=sys.stderr)
         return 1

@@ -574,8 +574,14 @@ def test_inference_over_capacity_stays_pending(
     api: httpx.Client, server: EmulatorServer
 ) -> None:
     project_id = _project(api, server.cluster_id)["id"]
-    first = _inference(api, server, project_id, name="first", gpus=6)
-    second = _inference(api, server, project_id, name="second", gpus=4)
+    # Preemptible work may go over the project's 4 deserved GPUs, but not over
+    # the 8 GPUs of the node pool.
+    first = _inference(
+        api, server, project_id, name="first", gpus=6, preemptibility="preemptible"
+    )
+    second = _inference(
+        api, server, project_id, name="second", gpus=4, preemptibility="preemptible"
+    )
     third = _inference(
         api,
         server,
@@ -592,11 +598,18 @@ def test_inference_over_capacity_stays_pending(
     refused = _workload(api, third.json()["workloadId"])
 
     assert pending["phase"] == "Pending" and pending["phaseReason"] == "OverLimit"
-    assert pending["phaseMessage"] == "Not enough resources in the requested nodepool"
+    assert pending["phaseMessage"] == (
+        "Not enough resources in the requested nodepool: revision second-00001"
+        " needs 4 GPUs on node pool 'default' (1 pod x 4 GPUs, placed together);"
+        " the pool has 2 of its 8 GPUs free. Request fewer GPUs or replicas, wait"
+        " for GPUs to be freed, or choose another node pool"
+    )
     assert pending["urls"] == []
+    assert pending["pendingSchedulingMessages"][0]["reason"] == "Over limit"
     assert revision["phase"] == "Pending"
     assert revision["phaseMessage"] == pending["phaseMessage"]
     assert refused["phaseReason"] == "NonPreemptibleOverQuota"
+    assert "0 GPUs free there for non-preemptible work" in refused["phaseMessage"]
 
 
 def test_patch_rolls_out_a_new_revision(

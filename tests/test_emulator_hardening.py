@@ -345,6 +345,10 @@ def test_the_cli_refuses_a_database_that_is_not_sqlite(tmp_path: Path) -> None:
         (["--port", "99999"], "argument --port: '99999' is not a TCP port; use 0"),
         (["--client-id", ""], "argument --client-id: '' is empty; give the id"),
         (["--speed", "nan"], "speed must be a finite number > 0, got nan"),
+        (
+            ["--progress-deadline", "0"],
+            "progress deadline must be a finite number of seconds > 0, got 0.0;",
+        ),
     ],
 )
 def test_the_cli_refuses_bad_options_in_one_line(

@@ -397,11 +397,36 @@ def test_failed_rollout_puts_the_old_spec_back(
         servingConfiguration={"initializationTimeoutSeconds": 1},
     )
 
+    rollout = {"timeoutSeconds": 1}
     with pytest.raises(WorkloadError, match="did not take over"):
-        provider.update(created.id, created.outs, {**inputs, "spec": spec})
+        provider.update(
+            created.id, created.outs, {**inputs, "spec": spec, "rollout": rollout}
+        )
     with api(connection) as client:
         served = client.get(f"/api/v1/workloads/inferences/{created.id}")["spec"]
     provider.delete(created.id, created.outs)
 
     assert served["compute"] == inputs["spec"]["compute"]
     assert served["servingConfiguration"] == inputs["spec"]["servingConfiguration"]
+
+
+def test_second_update_after_a_failed_one_succeeds(
+    project: dict[str, Any], connection: dict[str, str]
+) -> None:
+    provider = configured(InferenceProvider(), connection)
+    inputs = provider.check({}, inference_inputs(project)).inputs
+    created = provider.create(inputs)
+    broken = {**inputs["spec"], "image": "vllm/vllm-openai:does-not-exist"}
+    fixed = {**inputs["spec"], "image": "vllm/vllm-openai:v0.10.1"}
+
+    with pytest.raises(WorkloadError) as raised:
+        provider.update(created.id, created.outs, {**inputs, "spec": broken})
+    updated = provider.update(created.id, created.outs, {**inputs, "spec": fixed})
+    with api(connection) as client:
+        path = f"/api/v1/workloads/inferences/{created.id}/revisions"
+        live = client.get(path)["revisions"]
+    provider.delete(created.id, updated.outs)
+
+    assert "Failed to pull image" in raised.value.phase_message
+    assert updated.outs["workloadId"] == created.id
+    assert [r["phase"] for r in live] == ["Running"]

@@ -163,8 +163,8 @@ class RunaiProvider(ResourceProvider):
     """
 
     serialize_as_secret_always = False
-    poll_initial: ClassVar[float] = 0.25
-    poll_ceiling: ClassVar[float] = 5.0
+    poll_initial: ClassVar[float] = 1.0
+    poll_ceiling: ClassVar[float] = 10.0
 
     def __init__(self) -> None:
         super().__init__()

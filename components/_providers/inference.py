@@ -17,6 +17,7 @@ from pulumi.dynamic import (
 )
 
 from .._client import RunaiClient
+from .._quantity import quantity_value
 from .._values import normalize
 from ..errors import NotFoundError, RunaiHFError, WorkloadError
 from ._base import (
@@ -65,6 +66,41 @@ _DEFAULT_READY_TIMEOUT = 600.0
 def _ready_timeout(props: Mapping[str, Any]) -> float:
     serving = (props.get("spec") or {}).get("servingConfiguration") or {}
     return float(serving.get("initializationTimeoutSeconds") or _DEFAULT_READY_TIMEOUT)
+
+
+def _rollout_timeout(props: Mapping[str, Any]) -> float:
+    rollout = props.get("rollout") or {}
+    return float(rollout.get("timeoutSeconds") or _DEFAULT_READY_TIMEOUT)
+
+
+def _progress(message: str) -> None:
+    """Progress goes to the engine's log when one is attached, else to logging."""
+    logger.info(message)
+    from pulumi.runtime import settings
+
+    if settings.get_engine() is not None:
+        import pulumi
+
+        pulumi.log.info(message)
+
+
+def gpus_per_replica(spec: Mapping[str, Any], gpu_memory_per_device: str) -> float:
+    """GPUs one replica takes: devices x portion, or memory / GPU memory."""
+    compute = spec.get("compute") or {}
+    devices = float(compute.get("gpuDevicesRequest") or 0)
+    if compute.get("gpuRequestType") == "portion":
+        return devices * float(compute.get("gpuPortionRequest") or 0)
+    if compute.get("gpuRequestType") == "memory":
+        memory = quantity_value(str(compute.get("gpuMemoryRequest") or "0"))
+        return devices * memory / quantity_value(gpu_memory_per_device)
+    return devices
+
+
+def non_preemptible(spec: Mapping[str, Any]) -> bool:
+    preemptibility = spec.get("preemptibility")
+    if preemptibility is not None:
+        return bool(preemptibility == "non-preemptible")
+    return spec.get("priorityClass") in (None, "very-high", "high")
 
 
 def _updatable(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,9 +213,21 @@ class InferenceProvider(RunaiProvider):
         new_spec = _updatable(news.get("spec") or {})
         path = f"/api/v1/workloads/inferences/{id_}"
         with self.client() as client:
-            before = {revision["id"] for revision in self._revisions(client, id_)}
-            client.patch(path, {"spec": merge_patch(old_spec, new_spec)})
-            logger.info("inference %s: update submitted", news["name"])
+            patch = merge_patch(old_spec, new_spec)
+            if not patch:
+                # Only our own bookkeeping changed (model label, rollout
+                # settings): nothing for Run:ai to roll out.
+                workload = client.get(f"/api/v1/workloads/{id_}")
+                return UpdateResult(self._outputs(news, id_, workload))
+            self._check_room(client, news)
+            # Every revision so far, retired ones too: only a revision that
+            # appears after the PATCH tells how this rollout went.
+            known = (self._revisions(client, id_) or []) + (
+                self._revisions(client, id_, deleted=True) or []
+            )
+            before = {revision["id"] for revision in known}
+            client.patch(path, {"spec": patch})
+            _progress(f"inference {news['name']}: update submitted")
             try:
                 self._wait_rollout(client, news, id_, before)
             except WorkloadError:
@@ -187,6 +235,37 @@ class InferenceProvider(RunaiProvider):
                 raise
             workload = self._wait_running(client, news, id_)
         return UpdateResult(self._outputs(news, id_, workload))
+
+    def _check_room(self, client: RunaiClient, props: Mapping[str, Any]) -> None:
+        """Refuse an update whose new revision cannot fit the free deserved GPUs.
+
+        Run:ai places a revision's minimum pods together beside the old
+        revision, and non-preemptible work cannot borrow over-quota GPUs, so
+        such an update would only sit pending until the rollout deadline.
+        """
+        spec = props.get("spec") or {}
+        rollout = props.get("rollout") or {}
+        if rollout.get("waitForQuota") or not non_preemptible(spec):
+            return
+        project = client.get(f"/api/v1/org-unit/projects/{props['projectId']}")
+        pool = _node_pool(spec, project)
+        scaling = spec.get("autoscaling") or {}
+        replicas = max(int(scaling.get("minReplicas") or 1), 1)
+        per_replica = gpus_per_replica(
+            spec, str(rollout.get("gpuMemoryPerDevice") or "80Gi")
+        )
+        needed = replicas * per_replica
+        free = _free_deserved(project, pool)
+        if free is None or needed <= free + 1e-9:
+            return
+        raise RunaiHFError(
+            f"inference {props['name']}: the update needs {needed:g} GPUs on node pool "
+            f"{pool} for its new revision ({replicas} x {per_replica:g}) beside the "
+            f"running one, but project {project.get('name')} has {free:g} deserved "
+            "GPUs free there, and non-preemptible inference cannot use over-quota "
+            "GPUs. Raise the project's deserved GPUs, lower min replicas for the "
+            "rollout, or set rolloutWaitsForQuota: true to submit it anyway"
+        )
 
     def _revert(
         self,
@@ -209,15 +288,34 @@ class InferenceProvider(RunaiProvider):
         logger.info("inference %s: previous spec submitted again", name)
 
     @staticmethod
-    def _revisions(client: RunaiClient, workload_id: str) -> list[dict[str, Any]]:
+    def _revisions(
+        client: RunaiClient, workload_id: str, *, deleted: bool = False
+    ) -> list[dict[str, Any]] | None:
+        """Live (or retired) revisions; None where the cluster has no such API."""
         path = f"/api/v1/workloads/inferences/{workload_id}/revisions"
         try:
-            answer = client.get(path)
+            answer = client.get(path, deleted="true") if deleted else client.get(path)
         except NotFoundError:
             # Clusters before 2.21 have no revisions API; the workload phase
             # is then all there is to follow.
-            return []
+            return None
         return list(answer.get("revisions") or [])
+
+    def _fail_if_retired(
+        self, client: RunaiClient, name: str, workload_id: str, before: set[str]
+    ) -> None:
+        """A new revision that Run:ai already removed failed its rollout."""
+        retired = self._revisions(client, workload_id, deleted=True) or []
+        for revision in retired:
+            if revision["id"] in before or revision.get("phase") != "Failed":
+                continue
+            raise WorkloadError(
+                name=name,
+                phase="Failed",
+                phase_message=revision.get("phaseMessage") or "",
+                reason=f"revision {revision.get('name')} was removed; the previous "
+                "one still serves",
+            )
 
     def _wait_rollout(
         self,
@@ -228,36 +326,37 @@ class InferenceProvider(RunaiProvider):
     ) -> None:
         """Wait until one revision serves: the new one, or the old if none came."""
         name = str(props["name"])
-        timeout = _ready_timeout(props)
+        timeout = _rollout_timeout(props)
         started = time.monotonic()
-        polls: dict[str, Any] = {"count": 0, "last": ""}
+        polls: dict[str, Any] = {"last": ""}
 
         def settled() -> bool | None:
-            polls["count"] += 1
             revisions = self._revisions(client, workload_id)
-            if not revisions:
+            if revisions is None:
                 return True
-            newest = max(
-                revisions, key=lambda revision: revision.get("createdAt") or ""
-            )
+            self._fail_if_retired(client, name, workload_id, before)
+            fresh = [r for r in revisions if r["id"] not in before]
+            if not fresh:
+                return None
+            newest = max(fresh, key=lambda revision: revision.get("createdAt") or "")
             phase = newest.get("phase") or "Unknown"
-            report = f"{newest.get('name')} {phase}"
+            message = newest.get("phaseMessage") or ""
+            report = f"{newest.get('name')} {phase}" + (
+                f" ({message})" if message else ""
+            )
             if report != polls["last"]:
                 elapsed = time.monotonic() - started
-                logger.info(
-                    "inference %s: revision %s after %.0f s", name, report, elapsed
-                )
+                _progress(f"inference {name}: revision {report} after {elapsed:.0f} s")
                 polls["last"] = report
             if phase == "Failed":
                 raise WorkloadError(
                     name=name,
                     phase=phase,
-                    phase_message=newest.get("phaseMessage") or "",
+                    phase_message=message,
                     reason=f"revision {newest.get('name')} failed; the previous one "
                     "still serves",
                 )
-            fresh = newest["id"] not in before or polls["count"] > 2
-            return phase == "Running" and len(revisions) == 1 and fresh or None
+            return phase == "Running" and len(revisions) == 1 or None
 
         if not self.wait(settled, timeout=timeout):
             raise WorkloadError(
@@ -283,12 +382,8 @@ class InferenceProvider(RunaiProvider):
             workload = client.get(f"/api/v1/workloads/{workload_id}")
             phase = workload.get("phase") or "Unknown"
             if phase != seen["phase"]:
-                logger.info(
-                    "inference %s: %s after %.0f s",
-                    name,
-                    phase,
-                    time.monotonic() - started,
-                )
+                elapsed = time.monotonic() - started
+                _progress(f"inference {name}: {phase} after {elapsed:.0f} s")
             seen.update(phase=phase, phaseMessage=workload.get("phaseMessage") or "")
             if phase == "Failed":
                 raise WorkloadError(
@@ -333,3 +428,27 @@ class InferenceProvider(RunaiProvider):
             "phase": workload.get("phase") or "Unknown",
             "url": urls[0] if urls else None,
         }
+
+
+def _node_pool(spec: Mapping[str, Any], project: Mapping[str, Any]) -> str:
+    pools = spec.get("nodePools") or project.get("defaultNodePools") or []
+    if pools:
+        return str(pools[0])
+    resources = project.get("resources") or [{}]
+    return str((resources[0].get("nodePool") or {}).get("name") or "default")
+
+
+def _free_deserved(project: Mapping[str, Any], pool: str) -> float | None:
+    """Deserved GPUs minus what non-preemptible work holds; None if unknown."""
+    deserved = None
+    for resource in project.get("resources") or []:
+        if (resource.get("nodePool") or {}).get("name") == pool:
+            deserved = float((resource.get("gpu") or {}).get("deserved") or 0)
+    statuses = (project.get("status") or {}).get("nodePoolQuotaStatuses") or []
+    held = None
+    for status in statuses:
+        if status.get("nodePoolName") == pool:
+            held = (status.get("allocatedNonPreemptible") or {}).get("gpu")
+    if deserved is None or held is None:
+        return None
+    return deserved - float(held)
