@@ -294,3 +294,93 @@ def test_rotated_token_replaces_credential_and_rolls_the_inference(
     old_name = before["credentials"][0]["meta"]["name"]
     assert [c["meta"]["name"] for c in after["credentials"]] != [old_name]
     assert "hf_rotated_token" not in state.read_text()
+
+
+def test_bad_image_fails_the_rollout_and_the_next_good_one_succeeds(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    projects = [{"name": "hf-engine-g", "quotas": [{"nodePool": "default", "gpu": 1}]}]
+    bad = inferences_with({"image": "vllm/vllm-openai:does-not-exist"})
+    good = inferences_with({"image": "vllm/vllm-openai:v0.10.1"})
+
+    engine(local_stack(connection, projects=projects), state, []).up()
+    serving = snapshot(client, "hf-engine-g")["workloads"][0]
+    with pytest.raises(
+        EngineError, match='Failed to pull image "vllm/vllm-openai:does'
+    ):
+        engine(
+            local_stack(connection, projects=projects, inferences=bad), state, []
+        ).up()
+    still = snapshot(client, "hf-engine-g")
+    kept = json.loads(state.read_text())["resources"]
+    fixed = engine(
+        local_stack(connection, projects=projects, inferences=good), state, []
+    )
+    result = fixed.up()
+    after = snapshot(client, "hf-engine-g")
+    engine(local_stack(connection, projects=projects), state, []).destroy()
+
+    inference = [e for e in kept.values() if e["type"].endswith(":Inference")][0]
+    assert still["workloads"][0]["phase"] == "Running"
+    assert still["revisions"][serving["id"]][0] == 1
+    assert inference["inputs"]["spec"]["image"] == "vllm/vllm-openai:v0.10.2"
+    assert result.updated == ["Inference chat-qwen"]
+    assert after["workloads"][0]["id"] == serving["id"]
+
+
+def test_update_without_room_is_refused_before_the_patch(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    projects = [{"name": "hf-engine-h", "quotas": [{"nodePool": "default", "gpu": 1}]}]
+    whole = {"priority": "very-high", "preemptibility": None, "gpu": {"devices": 1}}
+    first = inferences_with(whole)
+    second = inferences_with({**whole, "image": "vllm/vllm-openai:v0.10.1"})
+
+    engine(local_stack(connection, projects=projects, inferences=first), state, []).up()
+    workload = snapshot(client, "hf-engine-h")["workloads"][0]
+    stack = local_stack(connection, projects=projects, inferences=second)
+    with pytest.raises(EngineError) as raised:
+        engine(stack, state, []).up()
+    revisions = snapshot(client, "hf-engine-h")["revisions"][workload["id"]]
+    engine(local_stack(connection, projects=projects), state, []).destroy()
+
+    message = str(raised.value)
+    assert "needs 1 GPUs on node pool default" in message
+    assert "has 0 deserved GPUs free there" in message
+    assert "rolloutWaitsForQuota" in message
+    assert revisions == (1, 0)
+
+
+def test_rollout_past_the_progress_deadline_fails_and_reverts(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    state = tmp_path / "local.json"
+    projects = [{"name": "hf-engine-i", "quotas": [{"nodePool": "default", "gpu": 1}]}]
+    whole = {
+        "priority": "very-high",
+        "preemptibility": None,
+        "gpu": {"devices": 1},
+        "initializationTimeout": 5,
+        "rolloutTimeout": 5,
+        "rolloutWaitsForQuota": True,
+    }
+    first = inferences_with(whole)
+    second = inferences_with({**whole, "image": "vllm/vllm-openai:v0.10.1"})
+
+    engine(local_stack(connection, projects=projects, inferences=first), state, []).up()
+    stack = local_stack(connection, projects=projects, inferences=second)
+    # The emulator's progress deadline (600 s / speed) passes first, as
+    # Run:ai's would: the revision is removed and the provider says why.
+    with pytest.raises(EngineError, match="was removed; the previous one") as raised:
+        engine(stack, state, []).up()
+    served = client.get(
+        "/api/v1/workloads/inferences/"
+        + snapshot(client, "hf-engine-i")["workloads"][0]["id"]
+    )
+    engine(local_stack(connection, projects=projects), state, []).destroy()
+
+    assert "did not become ready" in str(raised.value)
+    assert "Non-preemptible over quota" in str(raised.value)
+    assert served["spec"]["image"] == "vllm/vllm-openai:v0.10.2"
