@@ -44,7 +44,7 @@ class DataSourceProvider(AssetProvider):
         "size",
         "storageClass",
     ]
-    _update_keys: ClassVar[list[str]] = ["description", "path"]
+    _update_keys: ClassVar[list[str]] = ["name", "description", "path"]
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = auto_name(olds or {}, normalize(news))

@@ -27,6 +27,21 @@ logger = logging.getLogger("runai_hf")
 
 _PATH = "/api/v1/org-unit/projects"
 
+PROJECT_API_FIELDS = {
+    "name": "name",
+    "clusterId": "clusterId",
+    "requestedNamespace": "requestedNamespace",
+    "department": "parentId",
+    "description": "description",
+    "quotas": "resources",
+    "defaultNodePools": "defaultNodePools",
+}
+"""Input -> the API field it becomes."""
+
+_PUT_FIELDS = frozenset({"description", "resources", "defaultNodePools"})
+"""The `ProjectUpdateRequest` fields the provider sends (a test holds this
+to the API document); every other input is creation-only and replaces."""
+
 
 class ProjectProvider(RunaiProvider):
     """A project with GPU, CPU and memory quotas, or an existing one, read only.
@@ -36,13 +51,11 @@ class ProjectProvider(RunaiProvider):
     """
 
     _replace_keys: ClassVar[list[str]] = [
-        "name",
-        "clusterId",
-        "requestedNamespace",
-        "department",
-        "existing",
+        key for key, field in PROJECT_API_FIELDS.items() if field not in _PUT_FIELDS
+    ] + ["existing"]
+    _update_keys: ClassVar[list[str]] = [
+        key for key, field in PROJECT_API_FIELDS.items() if field in _PUT_FIELDS
     ]
-    _update_keys: ClassVar[list[str]] = ["description", "quotas", "defaultNodePools"]
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = normalize(news)
