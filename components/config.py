@@ -46,7 +46,9 @@ __all__ = [
     "EnvironmentVariable",
     "ExtendedResource",
     "GpuRequest",
+    "Delivery",
     "InferenceConfig",
+    "KnativeCluster",
     "MemoryRequest",
     "ModelStoreConfig",
     "NodePoolQuota",
@@ -573,9 +575,14 @@ class EndpointAccess(_Model):
     """The serving endpoint: who may call it, protocol, and container port."""
 
     access: Literal[
-        "public", "authenticatedUsers", "authorizedGroups", "authorizedUsers"
+        "public",
+        "clusterLocal",
+        "authenticatedUsers",
+        "authorizedGroups",
+        "authorizedUsers",
     ] = "public"
-    """public, authenticatedUsers, or named groups or users (and apps)."""
+    """public, authenticatedUsers, or named groups or users (and apps);
+    clusterLocal (delivery knative only): reachable only inside the cluster."""
     groups: list[Name] = Field(default_factory=list)
     """Identity provider groups, for authorizedGroups."""
     users: list[Name] = Field(default_factory=list)
@@ -597,7 +604,7 @@ def _names_match(access: str, groups: list[str], users: list[str]) -> None:
         raise ValueError("access authorizedGroups needs at least one group name")
     if access == "authorizedUsers" and not users:
         raise ValueError("access authorizedUsers needs at least one user or app")
-    if access in ("public", "authenticatedUsers") and (groups or users):
+    if access in ("public", "clusterLocal", "authenticatedUsers") and (groups or users):
         raise ValueError(
             f"access {access} takes no groups or users: choose authorizedGroups "
             "or authorizedUsers to name them"
@@ -804,6 +811,10 @@ class InferenceConfig(_Model):
     """Pin the workload name; by default it is the name plus a random suffix, so
     a replacement can start beside the old one (the URL follows the name). A
     pinned name is replaced delete-first (a short outage)."""
+    delivery: Delivery | None = None
+    """runaiApi: created through the Run:ai inference API; knative: a Knative
+    Service (and its Secrets and PVC) applied with pulumi-kubernetes. Defaults
+    to runai-hf:delivery."""
     rollout_timeout: Seconds | None = None
     """How long an update may take to move traffic to the new revision: at least
     the initialization timeout; default 600 s (Knative's progress deadline) or
@@ -985,6 +996,56 @@ class InferenceConfig(_Model):
         return "preemptible"
 
 
+Delivery = Literal["runaiApi", "knative"]
+
+FeatureState = Literal["enabled", "disabled", "allowed"]
+
+RUNAI_KNATIVE_FEATURES: dict[str, FeatureState] = {
+    "kubernetes.podspec-schedulername": "enabled",
+    "kubernetes.podspec-affinity": "enabled",
+    "kubernetes.podspec-tolerations": "enabled",
+    "kubernetes.podspec-nodeselector": "enabled",
+    "kubernetes.podspec-securitycontext": "enabled",
+    "kubernetes.containerspec-addcapabilities": "enabled",
+    "kubernetes.podspec-init-containers": "enabled",
+    "kubernetes.podspec-fieldref": "enabled",
+    "kubernetes.podspec-persistent-volume-claim": "enabled",
+    "kubernetes.podspec-persistent-volume-write": "enabled",
+    "kubernetes.podspec-volumes-emptydir": "enabled",
+    "multi-container": "enabled",
+}
+"""The config-features flags Run:ai's Knative setup turns on; every other flag
+is assumed at Knative's default (disabled, priorityclassname included)."""
+
+
+class KnativeCluster(_Model):
+    """What the cluster's Knative Serving allows, for delivery knative."""
+
+    features: dict[str, FeatureState] = Field(default_factory=dict)
+    """config-features flags (enabled, disabled or allowed) over the ones Run:ai
+    documents as required (schedulername, tolerations, affinity, nodeselector,
+    securitycontext, persistent-volume-claim and -write, ...)."""
+    max_revision_timeout_seconds: Count = Field(default=600, ge=1)
+    """config-defaults max-revision-timeout-seconds: the longest requestTimeout."""
+    domain: str = Field(default="svc.cluster.local", min_length=1)
+    """config-domain's domain: the service URL is http://<name>.<namespace>.<domain>."""
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", value):
+            raise ValueError(
+                f"{value!r} is not a DNS domain: lower-case letters, digits, '-' "
+                "and '.', such as svc.cluster.local or inference.example.com"
+            )
+        return value
+
+    def flag_on(self, flag: str) -> bool:
+        """Whether the webhook accepts the field the flag gates."""
+        state = self.features.get(flag, RUNAI_KNATIVE_FEATURES.get(flag, "disabled"))
+        return state in ("enabled", "allowed")
+
+
 # -- the stack -------------------------------------------------------------------
 
 
@@ -1007,6 +1068,11 @@ class StackConfig(_Model):
         default=FORM_MAX_INITIALIZATION_TIMEOUT, ge=5
     )
     """The longest initialization timeout this Run:ai accepts (2.23: 60 min)."""
+    delivery: Delivery = "runaiApi"
+    """How inferences that set no delivery are created: runaiApi (the Run:ai
+    inference API) or knative (Knative Services applied with pulumi-kubernetes)."""
+    knative: KnativeCluster = Field(default_factory=lambda: KnativeCluster())
+    """The cluster's Knative Serving settings, for delivery knative."""
     gpu_memory_per_node_pool: dict[DnsLabel, Quantity] = Field(default_factory=dict)
     """GPU memory of one device per node pool (default 80Gi), to count GPU
     memory requests as GPUs when an update checks the project's free quota."""
@@ -1025,6 +1091,10 @@ class StackConfig(_Model):
         except ValidationError as error:
             raise ConfigError(describe(error, cls)) from None
         problems = cross_reference_problems(config)
+        if not problems:
+            from ._knative_rules import delivery_problems
+
+            problems = delivery_problems(config)
         if problems:
             raise ConfigError(problems)
         return config
@@ -1033,6 +1103,14 @@ class StackConfig(_Model):
         """Memory of one GPU on the inference's first node pool."""
         pool = (inference.node_pools or ["default"])[0]
         return self.gpu_memory_per_node_pool.get(pool, "80Gi")
+
+    def delivery_of(self, inference: InferenceConfig) -> Delivery:
+        return inference.delivery or self.delivery
+
+    def namespace_of(self, project_name: str) -> str:
+        """The project's namespace: requestedNamespace, else runai-<project>."""
+        project = next(p for p in self.projects if p.name == project_name)
+        return project.requested_namespace or f"runai-{project.name}"
 
     def secret_keys(self) -> list[str]:
         """The top-level config keys whose secrets the credentials need."""
@@ -1070,12 +1148,18 @@ _STRUCTURED_KEYS = (
     "modelStores",
     "inferences",
     "gpuMemoryPerNodePool",
+    "knative",
 )
 _CONNECTION_KEYS = ("url", "clientId", "clusterId")
 
 
 _KNOWN_KEYS = {
-    PROJECT_NAMESPACE: {"environment", "maxInitializationTimeoutSeconds", "hfToken"},
+    PROJECT_NAMESPACE: {
+        "environment",
+        "delivery",
+        "maxInitializationTimeoutSeconds",
+        "hfToken",
+    },
     RUNAI_NAMESPACE: {"url", "clientId", "clusterId", "clientSecret"},
 }
 
@@ -1092,11 +1176,12 @@ def load_stack_config(
     """
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for key in ("environment", "maxInitializationTimeoutSeconds", *_STRUCTURED_KEYS):
+    plain = ("environment", "delivery", "maxInitializationTimeoutSeconds")
+    for key in (*plain, *_STRUCTURED_KEYS):
         raw = get(f"{PROJECT_NAMESPACE}:{key}")
         if raw is None:
             continue
-        if key == "environment":
+        if key in ("environment", "delivery"):
             values[key] = raw
             continue
         if key == "maxInitializationTimeoutSeconds":
