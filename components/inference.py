@@ -4,17 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 
+from ._knative import KnativeInputs, render_service, service_name, service_url
 from ._resources import RunaiInference
 from ._serving import SpecInputs, build_spec, chat_curl
-from .config import InferenceConfig
+from .config import InferenceConfig, KnativeCluster
 from .credential import Credential
 from .data_source import DataSource
 from .project import Project, stack_mark
 
-__all__ = ["HFInference", "HFInferenceArgs"]
+__all__ = ["HFInference", "HFInferenceArgs", "KnativeDelivery"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KnativeDelivery:
+    """Where a Knative inference goes and the Kubernetes objects it refers to.
+
+    Secret names are Outputs (they hash the secret's content); the claim name
+    and namespace are plain, known from the stack file.
+    """
+
+    namespace: str
+    cluster: KnativeCluster
+    token_secret: pulumi.Output[str] | None = None
+    claim_name: str | None = None
+    mount_path: str | None = None
+    pull_secrets: list[pulumi.Output[str]] = dataclasses.field(default_factory=list)
+    credential_secrets: Mapping[str, pulumi.Output[str]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -35,20 +56,24 @@ class HFInferenceArgs:
     registry_credentials: list[Credential] = dataclasses.field(default_factory=list)
     env_credentials: Mapping[str, Credential] = dataclasses.field(default_factory=dict)
     gpu_memory_per_device: str = "80Gi"
+    knative: KnativeDelivery | None = None
+    """Set: deliver as a Knative Service instead of through the Run:ai API."""
 
 
 class HFInference(pulumi.ComponentResource):
-    """A vLLM or TGI server for a Hub model, created through the Run:ai API.
+    """A vLLM or TGI server for a Hub model, through the Run:ai API or Knative.
 
-    `pulumi up` waits until the workload runs; the outputs then hold its
-    endpoint URL and a `curl` to try it.
+    `pulumi up` waits until the workload runs (a Knative Service: until it is
+    Ready); the outputs then hold its endpoint URL and a `curl` to try it.
     """
 
     workload_id: pulumi.Output[str]
     workload_name: str
+    delivery: str
     phase: pulumi.Output[str]
     url: pulumi.Output[str]
     curl: pulumi.Output[str]
+    revision: pulumi.Output[str] | None = None
 
     def __init__(
         self,
@@ -58,6 +83,11 @@ class HFInference(pulumi.ComponentResource):
     ) -> None:
         super().__init__("runai-hf:index:HFInference", name, None, opts)
 
+        self.workload_name = name
+        if args.knative is not None:
+            self._knative(name, args, args.knative)
+            return
+        self.delivery = "runaiApi"
         settings = args.settings
         spec = build_spec(settings, _spec_inputs(args))
         props = {
@@ -81,7 +111,6 @@ class HFInference(pulumi.ComponentResource):
         }
         resource = RunaiInference(name, props, pulumi.ResourceOptions(parent=self))
 
-        self.workload_name = name
         self.workload_id = resource.workloadId
         self.phase = resource.phase
         self.url = resource.url
@@ -103,6 +132,86 @@ class HFInference(pulumi.ComponentResource):
                 "curl": self.curl,
             }
         )
+
+    def _knative(
+        self, name: str, args: HFInferenceArgs, delivery: KnativeDelivery
+    ) -> None:
+        from pulumi_kubernetes.apiextensions.CustomResource import CustomResource
+
+        from ._knative import API_VERSION, KIND
+
+        settings = args.settings
+        manifest = _knative_manifest(args, delivery)
+        timeout = f"{settings.effective_rollout_timeout}s"
+        service = CustomResource(
+            name,
+            api_version=API_VERSION,
+            kind=KIND,
+            metadata=manifest.apply(lambda m: m["metadata"]),
+            spec=manifest.apply(lambda m: m["spec"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Beside the waitFor annotation: the engine's own timeout, so
+                # `pulumi up` gives up when Knative's progress deadline does.
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+                depends_on=[args.project],
+            ),
+        )
+        service_id = service_name(settings)
+        url = service_url(service_id, delivery.namespace, delivery.cluster.domain)
+        self.delivery = "knative"
+        self.workload_id = pulumi.Output.from_input(
+            f"{delivery.namespace}/{service_id}"
+        )
+        # waitFor holds `pulumi up` until Ready, so a finished update is Ready.
+        self.phase = service.id.apply(lambda _: "Ready")
+        self.url = pulumi.Output.from_input(url)
+        self.revision = manifest.apply(
+            lambda m: m["spec"]["template"]["metadata"]["name"]
+        )
+        self.curl = pulumi.Output.from_input(
+            chat_curl(
+                url=url,
+                model=settings.model,
+                server=settings.server,
+                public=True,  # Knative delivery has no authenticating layer
+                control_plane_url=args.control_plane_url,
+            )
+        )
+        self.register_outputs(
+            {"url": self.url, "revision": self.revision, "curl": self.curl}
+        )
+
+
+def _knative_manifest(
+    args: HFInferenceArgs, delivery: KnativeDelivery
+) -> pulumi.Output[dict[str, Any]]:
+    """The Service manifest once every referenced Secret name is known."""
+    token = delivery.token_secret
+    names = list(delivery.credential_secrets)
+    resolved = pulumi.Output.all(
+        token if token is not None else None,
+        pulumi.Output.all(*delivery.pull_secrets),
+        pulumi.Output.all(*(delivery.credential_secrets[n] for n in names)),
+    )
+
+    def render(values: list[Any]) -> dict[str, Any]:
+        token_name, pulls, credentials = values
+        inputs = KnativeInputs(
+            namespace=delivery.namespace,
+            project=args.project.project_name,
+            cluster=delivery.cluster,
+            token_secret=token_name,
+            token_key="HF_TOKEN",
+            claim_name=delivery.claim_name,
+            mount_path=delivery.mount_path,
+            pull_secrets=tuple(pulls),
+            credential_secrets=dict(zip(names, credentials, strict=True)),
+            stack_mark=stack_mark(),
+        )
+        return render_service(args.settings, inputs)
+
+    return resolved.apply(render)
 
 
 def _spec_inputs(args: HFInferenceArgs) -> SpecInputs:

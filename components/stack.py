@@ -7,10 +7,11 @@ from typing import Any
 
 import pulumi
 
-from .config import CredentialConfig, StackConfig
+from ._kube_objects import credential_secret, model_store_claim
+from .config import CredentialConfig, InferenceConfig, StackConfig
 from .credential import Credential, CredentialArgs
 from .data_source import DataSource, DataSourceArgs
-from .inference import HFInference, HFInferenceArgs
+from .inference import HFInference, HFInferenceArgs, KnativeDelivery
 from .project import Project, ProjectArgs
 
 __all__ = ["deploy_stack"]
@@ -40,9 +41,13 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
         )
         for p in config.projects
     }
+    # Run:ai assets only for what a Run:ai API inference uses (or nothing
+    # uses, as before); Knative inferences get Kubernetes objects instead.
+    knative_only = _knative_only(config)
     credentials = {
         c.name: _credential(c, projects[config.project_of(c.project)], secret)
         for c in config.credentials
+        if c.name not in knative_only
     }
     stores = {
         s.name: DataSource(
@@ -58,10 +63,16 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
             ),
         )
         for s in config.model_stores
+        if s.name not in knative_only
     }
+    kube = _KubeObjects(config, secret)
 
     inferences = []
     for settings in config.inferences:
+        if config.delivery_of(settings) == "knative":
+            project = projects[config.project_of(settings.project)]
+            inferences.append(kube.inference(settings, project, connection.url))
+            continue
         token = config.hf_token_of(settings)
         store = config.model_store_of(settings)
         env_credentials = {
@@ -87,6 +98,82 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
             )
         )
     return _exports(projects, inferences)
+
+
+def _knative_only(config: StackConfig) -> set[str]:
+    """Credentials and model stores that only Knative inferences use."""
+    users: dict[str, set[str]] = {}
+    for settings in config.inferences:
+        names = [c.name for c in _credentials_of(config, settings)]
+        store = config.model_store_of(settings)
+        for name in names + ([store.name] if store else []):
+            users.setdefault(name, set()).add(config.delivery_of(settings))
+    return {name for name, modes in users.items() if modes == {"knative"}}
+
+
+def _credentials_of(
+    config: StackConfig, settings: InferenceConfig
+) -> list[CredentialConfig]:
+    token = config.hf_token_of(settings)
+    named = [*settings.image_pull_secrets, *(v.credential for v in settings.env)]
+    found = [config.credential(name) for name in named if name]
+    return ([token] if token else []) + found
+
+
+class _KubeObjects:
+    """Secrets and PVCs for Knative inferences: one per object and namespace."""
+
+    def __init__(self, config: StackConfig, secret: SecretReader) -> None:
+        self.config = config
+        self.secret = secret
+        self.secrets: dict[tuple[str, str], pulumi.Output[str]] = {}
+        self.claims: dict[tuple[str, str], str] = {}
+
+    def secret_name(self, name: str, namespace: str) -> pulumi.Output[str]:
+        if (name, namespace) not in self.secrets:
+            settings = self.config.credential(name)
+            value = self.secret(settings.secret_key)
+            self.secrets[name, namespace] = credential_secret(
+                settings, namespace, value
+            )
+        return self.secrets[name, namespace]
+
+    def claim(self, store_name: str, namespace: str) -> str:
+        if (store_name, namespace) not in self.claims:
+            store = next(s for s in self.config.model_stores if s.name == store_name)
+            self.claims[store_name, namespace] = model_store_claim(store, namespace)
+        return self.claims[store_name, namespace]
+
+    def inference(
+        self, settings: InferenceConfig, project: Project, control_plane_url: str
+    ) -> HFInference:
+        config = self.config
+        namespace = config.namespace_of(project.project_name)
+        token = config.hf_token_of(settings)
+        store = config.model_store_of(settings)
+        delivery = KnativeDelivery(
+            namespace=namespace,
+            cluster=config.knative,
+            token_secret=self.secret_name(token.name, namespace) if token else None,
+            claim_name=self.claim(store.name, namespace) if store else None,
+            mount_path=store.mount_path if store else None,
+            pull_secrets=[
+                self.secret_name(name, namespace)
+                for name in settings.image_pull_secrets
+            ],
+            credential_secrets={
+                v.credential: self.secret_name(v.credential, namespace)
+                for v in settings.env
+                if v.credential
+            },
+        )
+        args = HFInferenceArgs(
+            project=project,
+            settings=settings,
+            control_plane_url=control_plane_url,
+            knative=delivery,
+        )
+        return HFInference(settings.name, args)
 
 
 def _credential(
@@ -118,13 +205,17 @@ def _exports(
             name: {"projectId": p.project_id, "namespace": p.namespace}
             for name, p in projects.items()
         },
-        "inferences": {
-            i.workload_name: {
-                "workloadId": i.workload_id,
-                "phase": i.phase,
-                "url": i.url,
-                "curl": i.curl,
-            }
-            for i in inferences
-        },
+        "inferences": {i.workload_name: _inference_exports(i) for i in inferences},
     }
+
+
+def _inference_exports(inference: HFInference) -> dict[str, Any]:
+    exports: dict[str, Any] = {
+        "workloadId": inference.workload_id,
+        "phase": inference.phase,
+        "url": inference.url,
+        "curl": inference.curl,
+    }
+    if inference.revision is not None:
+        exports.update(delivery=inference.delivery, revision=inference.revision)
+    return exports

@@ -36,6 +36,7 @@ from ._changes import (
 )
 from ._plan import display, in_plan_order, plan_rows, render_table, resource_json
 from ._policy import Violation, load_pack_config, run_policy_pack
+from ._render import render_manifests
 from ._runtime import ProgramRun, Registration, run_program
 from ._stackfile import SECRET_PLACEHOLDER, StackFile, StackFileError, load_stack_file
 from .engine import EngineError, SimulatedEngine
@@ -119,7 +120,11 @@ def _print_violations(violations: list[Violation]) -> None:
 
 
 def command_plan(
-    stack_file: StackFile, *, as_json: bool, baseline: Path | None = None
+    stack_file: StackFile,
+    *,
+    as_json: bool,
+    baseline: Path | None = None,
+    render: Path | None = None,
 ) -> int:
     changes: ChangePlan | None = None
     if baseline is None:
@@ -145,7 +150,17 @@ def command_plan(
         if changes is not None:
             print("\n" + render_changes(changes))
         _print_violations(violations)
-    return 1 if blocking else 0
+    invalid = _render(run, render) if render is not None else False
+    return 1 if blocking or invalid else 0
+
+
+def _render(run: ProgramRun, directory: Path) -> bool:
+    """Write the Kubernetes manifests; True when one breaks its schema."""
+    written, problems = render_manifests(run.registrations, directory)
+    print(f"rendered {len(written)} Kubernetes objects to {directory}", file=sys.stderr)
+    for problem in problems:
+        print(f"  schema: {problem}", file=sys.stderr)
+    return bool(problems)
 
 
 def _require_loopback(stack_file: StackFile) -> None:
@@ -233,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also print what changes from this old stack file, offline",
     )
     parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="DIR",
+        help="also write the Kubernetes objects (Knative delivery) as YAML, "
+        "one file each, secrets masked",
+    )
+    parser.add_argument(
         "--state", type=Path, help="local demo state file (default .state/<stack>.json)"
     )
     parser.add_argument(
@@ -252,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("runai_hf").setLevel(logging.INFO)
             state = args.state or PROJECT_DIR / ".state" / f"{args.stack}.json"
             return command_apply(stack_file, destroy=args.destroy, state=state)
-        return command_plan(stack_file, as_json=args.json, baseline=args.baseline)
+        return command_plan(
+            stack_file, as_json=args.json, baseline=args.baseline, render=args.render
+        )
     except (RunaiHFError, EngineError, FileNotFoundError, StackFileError) as error:
         print(f"preflight: stack {args.stack}: {error}", file=sys.stderr)
         return 1

@@ -80,7 +80,16 @@ def _replicas(spec: dict[str, Any]) -> str:
     return f"{text} ({metric})" if metric else text
 
 
-_TYPE_ORDER = ("Project", "Credential", "DataSource", "Inference")
+_TYPE_ORDER = (
+    "Project",
+    "Credential",
+    "Secret",
+    "DataSource",
+    "PersistentVolumeClaim",
+    "Inference",
+    "Service",
+)
+KNATIVE_SERVICE_TYPE = "kubernetes:serving.knative.dev/v1:Service"
 
 
 def in_plan_order(registrations: list[Registration]) -> list[Registration]:
@@ -117,7 +126,11 @@ def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
             "priority": "-",
             "access": "-",
         }
-        if spec:
+        if registration.type == KNATIVE_SERVICE_TYPE:
+            row.update(_knative_row(inputs))
+        elif registration.type.startswith("kubernetes:"):
+            pass
+        elif spec:
             row.update(
                 gpus=_gpus(spec),
                 replicas=_replicas(spec),
@@ -131,6 +144,47 @@ def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
             )
         rows.append({key: str(value) for key, value in row.items()})
     return rows
+
+
+def _knative_row(manifest: dict[str, Any]) -> dict[str, str]:
+    """The plan columns read off a Knative Service's revision template."""
+    template = (manifest.get("spec") or {}).get("template") or {}
+    metadata = template.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    labels = metadata.get("labels") or {}
+    containers = (template.get("spec") or {}).get("containers") or [{}]
+    limits = (containers[0].get("resources") or {}).get("limits") or {}
+    scale = "autoscaling.knative.dev/"
+    low = annotations.get(scale + "min-scale", "1")
+    high = annotations.get(scale + "max-scale", low)
+    replicas = low if high == low else f"{low}-{high}"
+    if scale + "metric" in annotations:
+        replicas += f" ({annotations[scale + 'metric']})"
+    if "gpu-fraction" in annotations:
+        gpus = f"{annotations['gpu-fraction']} of 1"
+    elif "gpu-memory" in annotations:
+        gpus = f"{annotations['gpu-memory']}Mi memory"
+    else:
+        gpus = str(limits.get("nvidia.com/gpu", 0))
+    visibility = ((manifest.get("metadata") or {}).get("labels") or {}).get(
+        "networking.knative.dev/visibility"
+    )
+    preemptibility = labels.get("kai.scheduler/preemptibility", "-")
+    return {
+        "model": _model_of(containers[0]),
+        "gpus": gpus,
+        "replicas": replicas,
+        "priority": f"{labels.get('priorityClassName', '-')} ({preemptibility})",
+        "access": "clusterLocal" if visibility == "cluster-local" else "public",
+        "server": f"knative rev {metadata.get('name', '-')}",
+    }
+
+
+def _model_of(container: dict[str, Any]) -> str:
+    args = [str(arg) for arg in container.get("args") or []]
+    if "--model-id" in args[:-1]:
+        return args[args.index("--model-id") + 1]
+    return args[0] if args else "-"
 
 
 _HEADINGS = {

@@ -34,6 +34,7 @@ from pulumi.dynamic import ConfigureRequest, ResourceProvider
 from pulumi.dynamic.config import Config as DynamicConfig
 from pulumi.runtime import rpc
 
+from components.config import PROJECT_NAMESPACE, load_stack_config
 from components.errors import ConflictError
 
 from ._runtime import Registration, run_program
@@ -147,6 +148,24 @@ class _State:
         os.replace(temporary, self.path)
 
 
+def _refuse_knative_delivery(stack_file: StackFile) -> None:
+    """Refuse before anything is applied, rather than halfway through."""
+    config = load_stack_config(stack_file.get)
+    knative = [
+        f"{PROJECT_NAMESPACE}:inferences[{index}] ({inference.name})"
+        for index, inference in enumerate(config.inferences)
+        if config.delivery_of(inference) == "knative"
+    ]
+    if knative:
+        raise EngineError(
+            f"{', '.join(knative)} uses delivery knative: the local demo applies "
+            "only Run:ai API inferences to the emulator (there is no Kubernetes "
+            "here); set delivery: runaiApi for the demo, or check the Knative "
+            "objects with `python -m preflight --stack <name> --render DIR` and "
+            "apply them with `pulumi up`"
+        )
+
+
 class SimulatedEngine:
     """Apply and destroy a stack's dynamic resources against a live control plane."""
 
@@ -167,6 +186,7 @@ class SimulatedEngine:
     def up(self) -> RunSummary:
         """Make the control plane match the program; return what changed."""
         self._summary = RunSummary()
+        _refuse_knative_delivery(self.stack_file)
         run = run_program(
             self.program_dir, self.stack_file, self._register, preview=False
         )
@@ -206,7 +226,8 @@ class SimulatedEngine:
         if not registration.type.startswith(DYNAMIC_PREFIX):
             raise EngineError(
                 f"{registration.type} {registration.name}: the local demo applies only "
-                "Run:ai dynamic resources; use `pulumi up` for this stack"
+                "the Run:ai dynamic resources (Run:ai API delivery), not Kubernetes "
+                "objects; apply this stack with `pulumi up` against a cluster"
             )
         inputs, secret_keys = _plain(registration.inputs)
         blob = str(inputs.pop(PROVIDER_KEY))
