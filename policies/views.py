@@ -2,9 +2,9 @@
 
 CrossGuard sees custom resources, not component inputs, so every rule reads a
 small view (`InferenceView`, `ProjectView`, `CredentialView`,
-`DataSourceView`) built by a reader per resource type. Today the Run:ai
-dynamic resources feed them; a Knative `Service` reader can be added to
-`_INFERENCE_READERS` later and every inference rule applies to it unchanged.
+`DataSourceView`) built by a reader per resource type: the Run:ai dynamic
+resources, and Knative `Service`s (Knative delivery), read through the same
+`InferenceView`, so every inference rule applies to both unchanged.
 
 During a preview some values are unknown. A view holds None for them and
 notes each unknown property path with the fields it feeds (`unknown`); a rule
@@ -40,6 +40,7 @@ __all__ = [
     "DataSourceView",
     "EnvVar",
     "INFERENCE_TYPE",
+    "KNATIVE_SERVICE_TYPE",
     "InferenceView",
     "NotKnownYet",
     "PROJECT_TYPE",
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 INFERENCE_TYPE = "pulumi-python:dynamic/runai:Inference"
+KNATIVE_SERVICE_TYPE = "kubernetes:serving.knative.dev/v1:Service"
 PROJECT_TYPE = "pulumi-python:dynamic/runai:Project"
 CREDENTIAL_TYPE = "pulumi-python:dynamic/runai:Credential"
 DATA_SOURCE_TYPE = "pulumi-python:dynamic/runai:DataSource"
@@ -332,8 +334,131 @@ def _runai_inference(props: Mapping[str, Any], name: str, urn: str) -> Inference
     )
 
 
+_KNATIVE_METRICS = {"rps": "throughput", "concurrency": "concurrency"}
+
+
+def _count(text: Any) -> float | None:
+    """An annotation's number ("2", "600s"); None when absent or not a number."""
+    if not isinstance(text, str):
+        return to_number(text)
+    try:
+        return float(text.removesuffix("s"))
+    except ValueError:
+        return None
+
+
+def _knative_env(index: int, entry: Any) -> EnvVar | None:
+    if not isinstance(entry, dict):
+        return None
+    source = entry.get("valueFrom")
+    kind: str | None = "value"
+    if isinstance(source, dict):
+        # secretKeyRef is a Kubernetes secret, as a credential-backed variable is.
+        keys = {"secretKeyRef": "secret", "configMapKeyRef": "configMap"}
+        kind = next((keys.get(key, key) for key in source), "valueFrom")
+    elif "value" not in entry:
+        kind = None
+    name = entry.get("name")
+    return EnvVar(
+        name=None if name is _UNKNOWN else str(name or ""),
+        source=kind,
+        path=f"spec.template.spec.containers[0].env[{index}].name",
+    )
+
+
+def _knative_gpu(
+    annotations: Mapping[str, Any], limits: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Run:ai's fraction annotations, else whole GPUs from the device limit."""
+    if "gpu-fraction" in annotations:
+        return {
+            "gpu_devices": 1.0,
+            "gpu_request_type": "portion",
+            "gpu_portion": _count(annotations["gpu-fraction"]),
+            "gpu_portion_limit": _count(annotations.get("gpu-fraction-limit")),
+        }
+    if "gpu-memory" in annotations:
+        limit = annotations.get("gpu-memory-limit")
+        return {
+            "gpu_devices": 1.0,
+            "gpu_request_type": "memory",
+            "gpu_memory": f"{annotations['gpu-memory']}Mi",  # Run:ai counts MiB
+            "gpu_memory_limit": f"{limit}Mi" if limit is not None else None,
+        }
+    return {"gpu_devices": _count(limits.get("nvidia.com/gpu")) or 0.0}
+
+
+def _knative_service(props: Mapping[str, Any], name: str, urn: str) -> InferenceView:
+    """A Knative Service bound to a Run:ai project, read as an inference."""
+    r = _Reader(props)
+    template = ("spec", "template")
+    labels = r.get("project", *template, "metadata", "labels") or {}
+    annotations = r.get("replicas", *template, "metadata", "annotations") or {}
+    containers = r.items("image", *template, "spec", "containers")
+    server = containers[0] if containers and isinstance(containers[0], dict) else {}
+    resources = server.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    volumes = r.items("storage", *template, "spec", "volumes")
+    service_labels = r.get("access", "metadata", "labels") or {}
+    scale = "autoscaling.knative.dev/"
+    metric = annotations.get(scale + "metric")
+    gpu = {
+        "gpu_devices": None,
+        "gpu_request_type": None,
+        "gpu_portion": None,
+        "gpu_portion_limit": None,
+        "gpu_memory": None,
+        "gpu_memory_limit": None,
+        **_knative_gpu(annotations, limits),
+    }
+    environment = [
+        _knative_env(index, entry)
+        for index, entry in enumerate(server.get("env") or [])
+    ]
+    local = service_labels.get("networking.knative.dev/visibility") == "cluster-local"
+    return InferenceView(
+        name=r.text("name", "metadata", "name") or name,
+        urn=urn,
+        project=labels.get("runai/queue"),
+        model_store=None,
+        priority=labels.get("priorityClassName")
+        or r.text("priority", *template, "spec", "priorityClassName"),
+        preemptibility=labels.get("kai.scheduler/preemptibility"),
+        cpu_cores=requests.get("cpu"),
+        cpu_cores_limit=limits.get("cpu"),
+        cpu_memory=requests.get("memory"),
+        cpu_memory_limit=limits.get("memory"),
+        min_replicas=_count(annotations.get(scale + "min-scale")),
+        max_replicas=_count(annotations.get(scale + "max-scale")),
+        metric=_KNATIVE_METRICS.get(metric, metric) if metric else None,
+        scale_to_zero_retention=_count(
+            annotations.get(scale + "scale-to-zero-pod-retention-period")
+        ),
+        node_pools=(),
+        image=server.get("image"),
+        environment=tuple(var for var in environment if var is not None),
+        # Knative delivery has no authenticating layer: public unless local.
+        authorization="public",
+        cluster_local_only=local,
+        initialization_timeout=_count(
+            annotations.get("serving.knative.dev/progress-deadline")
+        ),
+        request_timeout=r.number("timeouts", *template, "spec", "timeoutSeconds"),
+        storage_kinds=frozenset(
+            "pvc"
+            for volume in volumes
+            if isinstance(volume, dict) and "persistentVolumeClaim" in volume
+        ),
+        unknown=r.unknown,
+        **gpu,
+    )
+
+
 _InferenceReader = Callable[[Mapping[str, Any], str, str], InferenceView]
-_INFERENCE_READERS: dict[str, _InferenceReader] = {INFERENCE_TYPE: _runai_inference}
+_INFERENCE_READERS: dict[str, _InferenceReader] = {
+    INFERENCE_TYPE: _runai_inference,
+    KNATIVE_SERVICE_TYPE: _knative_service,
+}
 
 
 def inference_view(
