@@ -26,6 +26,14 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
     `tokenKey` or `passwordKey`.
     """
     connection = config.connection
+    # TODO: Knative delivery without control-plane credentials (GitOps) is
+    # not possible yet: every project, `existing: true` included, is a Run:ai
+    # API resource, so `pulumi up` needs runai:url/clientId/clientSecret even
+    # when every inference is Knative. The fix: make `connection` optional
+    # when all inferences are Knative and all projects are existing with a
+    # requestedNamespace and quotas, and register such a project as a
+    # declared (read-nothing) resource carrying its quotas, so the quota
+    # policies keep their numbers.
     projects = {
         p.name: Project(
             p.name,
