@@ -34,6 +34,20 @@ def secret_value(key: str) -> pulumi.Output[str]:
     return value
 
 
+def refuse_plain_client_secret() -> None:
+    # The providers read it themselves; the program only makes sure it is not
+    # sitting in a stack file in clear.
+    key = "runai:clientSecret"
+    if config_value(key) is not None and not runtime_config.is_config_secret(key):
+        raise ConfigError(
+            [
+                f"{key}: holds a plain value; secrets never go in a stack file in "
+                "clear: run `pulumi config set --secret runai:clientSecret` instead"
+            ]
+        )
+
+
+refuse_plain_client_secret()
 config = load_stack_config(config_value, present=present_keys())
 # Every secret is read before the first resource registers, so a missing one
 # stops the run before anything is created.

@@ -181,6 +181,13 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
 
     for index, inference in enumerate(config.inferences):
         problems += _inference_references(config, index, inference)
+        if "pulumi.com/stack" in inference.annotations:
+            problems.append(
+                f"{PROJECT_NAMESPACE}:inferences[{index}].annotations: "
+                "pulumi.com/stack is reserved for the stack's ownership mark; use "
+                "another key"
+            )
+    problems += _pinned_names(config)
     for index, project in enumerate(config.projects):
         if project.requested_namespace is None and len(project.name) > 57:
             problems.append(
@@ -188,6 +195,30 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
                 f"{len(project.name)} characters; its namespace runai-<name> allows "
                 "57: shorten it or set requestedNamespace"
             )
+    return problems
+
+
+def _pinned_names(config: StackConfig) -> list[str]:
+    """Run:ai names are unique per project and kind; two pins may not collide."""
+    problems = []
+    sections: tuple[tuple[str, list[Any]], ...] = (
+        ("credentials", config.credentials),
+        ("modelStores", config.model_stores),
+        ("inferences", config.inferences),
+    )
+    for section, items in sections:
+        seen: dict[tuple[str, str], int] = {}
+        for index, item in enumerate(items):
+            if item.runai_name is None:
+                continue
+            key = (config.project_of(item.project), item.runai_name)
+            if key in seen:
+                problems.append(
+                    f"{PROJECT_NAMESPACE}:{section}[{index}].runaiName: "
+                    f"{item.runai_name!r} is already pinned by {section}[{seen[key]}] "
+                    f"in project {key[0]}; Run:ai names are unique per project"
+                )
+            seen.setdefault(key, index)
     return problems
 
 

@@ -162,6 +162,11 @@ def _memory(value: str) -> str:
     for unit, short in _MEMORY_UNITS.items():
         if text.endswith(unit):
             text = text[: -len(unit)] + short
+    if re.fullmatch(r"[0-9.]+", text):
+        raise ValueError(
+            f"{value!r} has no unit (it would mean {text} bytes): write 512MB, "
+            "20GB or 20Gi"
+        )
     try:
         if QUANTITY_PATTERN.match(text) and quantity_value(text) > 0:
             return text
@@ -235,10 +240,16 @@ class _Model(BaseModel):
     )
 
 
-def _at_least(request: float | None, limit: float | None, what: str) -> None:
+def _at_least(
+    request: float | None,
+    limit: float | None,
+    what: str,
+    written: tuple[object, object] | None = None,
+) -> None:
     if request is not None and limit is not None and limit < request:
+        shown = written or (f"{request:g}", f"{limit:g}")
         raise ValueError(
-            f"{what} limit {limit:g} is below its request {request:g}: a limit "
+            f"{what} limit {shown[1]} is below its request {shown[0]}: a limit "
             "must be at least the request"
         )
 
@@ -306,7 +317,12 @@ class NodePoolQuota(_Model):
                 f"{self.gpu:g}: a limit must be at least the deserved quota"
             )
         _at_least(self.cpu_cores, _cores(self.cpu_limit), "cpu")
-        _at_least(_bytes(self.memory), _bytes(self.memory_limit), "memory")
+        _at_least(
+            _bytes(self.memory),
+            _bytes(self.memory_limit),
+            "memory",
+            (self.memory, self.memory_limit),
+        )
         return self
 
     @property
@@ -492,7 +508,12 @@ class GpuRequest(_Model):
         if self.memory_limit is not None and self.memory is None:
             raise ValueError("memoryLimit needs memory")
         _at_least(self.portion, self.portion_limit, "GPU portion")
-        _at_least(_bytes(self.memory), _bytes(self.memory_limit), "GPU memory")
+        _at_least(
+            _bytes(self.memory),
+            _bytes(self.memory_limit),
+            "GPU memory",
+            (self.memory, self.memory_limit),
+        )
         return self
 
     @property
@@ -526,7 +547,12 @@ class MemoryRequest(_Model):
 
     @model_validator(mode="after")
     def _limit_covers_request(self) -> MemoryRequest:
-        _at_least(_bytes(self.request), _bytes(self.limit), "memory")
+        _at_least(
+            _bytes(self.request),
+            _bytes(self.limit),
+            "memory",
+            (self.request, self.limit),
+        )
         return self
 
 
@@ -738,7 +764,7 @@ class Security(_Model):
             raise ValueError("uidGidSource custom needs uid and gid")
         if not custom and given:
             raise ValueError(
-                f"{', '.join(given)} need uidGidSource custom (now "
+                f"{', '.join(given)}: only with uidGidSource custom (now "
                 f"{self.uid_gid_source})"
             )
         return self
@@ -1199,23 +1225,40 @@ def load_stack_config(
         for key in _CONNECTION_KEYS
         if (raw := get(f"{RUNAI_NAMESPACE}:{key}")) is not None
     }
+    problems += _unknown_keys(present, values)
+    try:
+        config = StackConfig.from_values(values)
+    except ConfigError as error:
+        raise ConfigError(problems + error.problems) from None
     if problems:
         raise ConfigError(problems)
-    config = StackConfig.from_values(values)
-    unknown = _unknown_keys(present, config)
-    if unknown:
-        raise ConfigError(unknown)
     return config
 
 
-def _unknown_keys(present: Iterable[str], config: StackConfig) -> list[str]:
+def _secret_keys_named(values: Mapping[str, Any]) -> set[str]:
+    """Secret keys the (maybe invalid) credentials section names."""
+    keys = set()
+    credentials = values.get("credentials")
+    for credential in credentials if isinstance(credentials, list) else []:
+        if not isinstance(credential, dict):
+            continue
+        if credential.get("kind") == "dockerRegistry":
+            key = credential.get("passwordKey")
+        else:
+            key = credential.get("tokenKey") or "hfToken"
+        if isinstance(key, str):
+            keys.add(key)
+    return keys
+
+
+def _unknown_keys(present: Iterable[str], values: Mapping[str, Any]) -> list[str]:
     known = {
         namespace: names | set(_STRUCTURED_KEYS)
         if namespace == PROJECT_NAMESPACE
         else set(names)
         for namespace, names in _KNOWN_KEYS.items()
     }
-    for key in config.secret_keys():
+    for key in _secret_keys_named(values):
         namespace, name = key.split(":", 1) if ":" in key else (PROJECT_NAMESPACE, key)
         known.setdefault(namespace, set()).add(name)
     problems = []

@@ -177,25 +177,31 @@ def _require_loopback(stack_file: StackFile) -> None:
         )
 
 
-def _with_environment_secrets(stack_file: StackFile) -> StackFile:
-    """The local demo's secrets: the client secret, and HF tokens, from the env."""
+def _with_environment_secrets(stack_file: StackFile, *, destroy: bool) -> StackFile:
+    """The local demo's secrets: the client secret, and HF tokens, from the env.
+
+    A destroy runs no program, so it needs only the client secret.
+    """
     wanted = dict(SECRET_ENVIRONMENT)
-    for key, kind in _credential_secret_keys(stack_file).items():
+    credentials = {} if destroy else _credential_secret_keys(stack_file)
+    for key, kind in credentials.items():
         if kind != "huggingFace":
             raise RunaiHFError(
                 f"{key}: the local demo sets only HF tokens from the environment; "
                 "drop the dockerRegistry credential from this stack"
             )
         wanted[key] = TOKEN_ENVIRONMENT
-    secrets, missing = {}, []
+    secrets: dict[str, str] = {}
+    missing: dict[str, list[str]] = {}
     for key, variable in wanted.items():
         value = os.environ.get(variable)
         if value:
             secrets[key] = value
         elif key not in stack_file.config:
-            missing.append(f"{variable} (for {key})")
+            missing.setdefault(variable, []).append(key)
     if missing:
-        raise RunaiHFError("set the environment variables " + ", ".join(missing))
+        needed = [f"{v} (for {', '.join(keys)})" for v, keys in missing.items()]
+        raise RunaiHFError("set the environment variables " + ", ".join(needed))
     return stack_file.with_secrets(secrets)
 
 
@@ -209,7 +215,7 @@ def command_apply(stack_file: StackFile, *, destroy: bool, state: Path) -> int:
             return 1
     engine = SimulatedEngine(
         program_dir=PROJECT_DIR,
-        stack_file=_with_environment_secrets(stack_file),
+        stack_file=_with_environment_secrets(stack_file, destroy=destroy),
         state_path=state,
         report=lambda line: print(f"  {line}", flush=True),
     )

@@ -60,8 +60,9 @@ def _read_yaml(path: Path) -> Any:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(error, "problem", None) or "unreadable YAML"
+        hint = "; indent with spaces, not tabs" if "\t" in path.read_text() else ""
         raise StackFileError(
-            f"{path} is not valid YAML{line}: {problem}; indent with spaces, not tabs"
+            f"{path} is not valid YAML{line}: {problem}{hint}"
         ) from None
 
 

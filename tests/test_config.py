@@ -269,7 +269,7 @@ def test_reference_describes_every_key() -> None:
             "security",
             "needs uid and gid",
         ),
-        ({"security": {"uid": 1}}, "security", "need uidGidSource custom"),
+        ({"security": {"uid": 1}}, "security", "only with uidGidSource custom"),
         (
             {"security": {"capabilities": ["ALL"]}},
             "security.capabilities[0]",
@@ -376,3 +376,66 @@ def test_registry_url_normalisation(url: str, normalized: str) -> None:
     from components.config import normalize_registry_url
 
     assert normalize_registry_url(url) == normalized
+
+
+def test_memory_without_a_unit_is_refused() -> None:
+    values = copy.deepcopy(VALID)
+    values["inferences"][0]["memory"] = {"request": "8"}
+
+    found = problems(values)
+
+    assert any("has no unit (it would mean 8 bytes)" in line for line in found)
+
+
+def test_memory_limit_message_keeps_the_units_written() -> None:
+    values = copy.deepcopy(VALID)
+    values["inferences"][0]["memory"] = {"request": "16Gi", "limit": "8Gi"}
+
+    found = problems(values)
+
+    assert any("memory limit 8Gi is below its request 16Gi" in line for line in found)
+
+
+def test_colliding_pinned_names_are_refused() -> None:
+    values = copy.deepcopy(VALID)
+    values["inferences"].append(
+        {"name": "chat-b", "model": "Qwen/Qwen2.5-0.5B-Instruct", "runaiName": "same"}
+    )
+    values["inferences"][0]["runaiName"] = "same"
+
+    found = problems(values)
+
+    assert any(
+        line.startswith("runai-hf:inferences[1].runaiName: 'same' is already pinned")
+        for line in found
+    )
+
+
+def test_stack_mark_annotation_is_reserved() -> None:
+    values = copy.deepcopy(VALID)
+    values["inferences"][0]["annotations"] = {"pulumi.com/stack": "other"}
+
+    found = problems(values)
+
+    assert any("pulumi.com/stack is reserved" in line for line in found)
+
+
+def test_unknown_top_level_keys_come_with_the_other_errors() -> None:
+    from components.config import load_stack_config
+
+    raw = {
+        "runai-hf:environment": "dev",
+        "runai-hf:projcts": "[]",
+        "runai-hf:projects": '[{"name": "p", "quotas": [{"gpu": 1}]}]',
+        "runai-hf:inferences": '[{"name": "c", "model": "a/b", "gpus": 1}]',
+        "runai:url": "http://127.0.0.1:1",
+        "runai:clientId": "c",
+        "runai:clusterId": "4ebb4567-6dc7-53ea-b9cd-401715881a88",
+    }
+
+    with pytest.raises(ConfigError) as raised:
+        load_stack_config(raw.get, present=raw)
+
+    text = str(raised.value)
+    assert "runai-hf:projcts: is not a key this program reads" in text
+    assert "runai-hf:inferences[0].gpus: is not a known setting" in text

@@ -146,15 +146,34 @@ def test_project_put_fields_are_the_update_schema() -> None:
     ],
 )
 def test_project_fields(key: str, value: Any, replaces: bool) -> None:
+    from components.errors import RunaiHFError
+
     olds = {
         "name": "p",
         "clusterId": "c",
         "quotas": [{"nodePool": "default", "gpu": 1}],
     }
 
-    diff = ProjectProvider().diff("1", olds, {**olds, key: value})
+    if not replaces:
+        diff = ProjectProvider().diff("1", olds, {**olds, key: value})
+        assert diff.changes and not diff.replaces
+        return
+    # A project replacement would delete everything in it: refused, not done.
+    with pytest.raises(RunaiHFError, match=f"{key} cannot change on a project"):
+        ProjectProvider().diff("1", olds, {**olds, key: value})
 
-    assert diff.changes and bool(diff.replaces) is replaces
+
+def test_turning_a_managed_project_into_an_existing_one_is_refused() -> None:
+    from components.errors import RunaiHFError
+
+    olds = {
+        "name": "p",
+        "clusterId": "c",
+        "quotas": [{"nodePool": "default", "gpu": 1}],
+    }
+
+    with pytest.raises(RunaiHFError, match="existing cannot change"):
+        ProjectProvider().diff("1", olds, {**olds, "existing": True})
 
 
 def test_credential_update_schema_allows_only_the_description() -> None:

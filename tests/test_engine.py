@@ -347,8 +347,8 @@ def test_update_without_room_is_refused_before_the_patch(
     engine(local_stack(connection, projects=projects), state, []).destroy()
 
     message = str(raised.value)
-    assert "needs 1 GPUs on node pool default" in message
-    assert "has 0 deserved GPUs free there" in message
+    assert "needs 1 GPU on node pool default" in message
+    assert "has 0 GPUs of its deserved quota free there" in message
     assert "rolloutWaitsForQuota" in message
     assert revisions == (1, 0)
 

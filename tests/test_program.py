@@ -170,3 +170,25 @@ def test_registry_password_in_clear_is_refused() -> None:
 
     assert "runai-hf:registryPassword: holds a plain value" in str(raised.value)
     assert "plain-password" not in str(raised.value)
+
+
+def test_client_secret_in_clear_is_refused() -> None:
+    from components.errors import ConfigError
+
+    stack_file = load_stack_file(PROJECT_DIR, "local").with_secrets(
+        {"runai-hf:hfToken": TOKEN}
+    )
+    config = {**stack_file.config, "runai:clientSecret": "plain-client-secret"}
+    plain = type(stack_file)(
+        stack_file.project,
+        stack_file.stack,
+        stack_file.path,
+        config,
+        stack_file.secret_keys,
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        run_program(PROJECT_DIR, plain, fake_server, preview=False)
+
+    assert "runai:clientSecret: holds a plain value" in str(raised.value)
+    assert "plain-client-secret" not in str(raised.value)

@@ -105,9 +105,6 @@ def test_project_create_diff_update_delete(connection: dict[str, str]) -> None:
     )
     more = {**inputs, "quotas": [{"nodePool": "default", "gpu": 3.0}]}
     grown = provider.diff(created.id, created.outs, more)
-    renamed = provider.diff(
-        created.id, created.outs, {**inputs, "name": unique("other")}
-    )
     updated = provider.update(created.id, created.outs, more)
     read = provider.read(created.id, updated.outs)
     provider.delete(created.id, updated.outs)
@@ -115,7 +112,6 @@ def test_project_create_diff_update_delete(connection: dict[str, str]) -> None:
     assert created.outs["namespace"] == f"runai-{inputs['name']}"
     assert not same.changes
     assert grown.changes and not grown.replaces
-    assert renamed.replaces == ["name"]
     assert read.inputs["quotas"] == [
         {"nodePool": "default", "gpu": 3, "gpuLimit": None}
     ]

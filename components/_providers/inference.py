@@ -259,10 +259,11 @@ class InferenceProvider(RunaiProvider):
         if free is None or needed <= free + 1e-9:
             return
         raise RunaiHFError(
-            f"inference {props['name']}: the update needs {needed:g} GPUs on node pool "
+            f"inference {props['name']}: the update needs {_gpus(needed)} on node pool "
             f"{pool} for its new revision ({replicas} x {per_replica:g}) beside the "
-            f"running one, but project {project.get('name')} has {free:g} deserved "
-            "GPUs free there, and non-preemptible inference cannot use over-quota "
+            f"running one, but project {project.get('name')} has {_gpus(free)} of its "
+            "deserved quota free there, and non-preemptible inference cannot use "
+            "over-quota "
             "GPUs. Raise the project's deserved GPUs, lower min replicas for the "
             "rollout, or set rolloutWaitsForQuota: true to submit it anyway"
         )
@@ -452,3 +453,7 @@ def _free_deserved(project: Mapping[str, Any], pool: str) -> float | None:
     if deserved is None or held is None:
         return None
     return deserved - float(held)
+
+
+def _gpus(count: float) -> str:
+    return f"{count:g} GPU" + ("" if count == 1 else "s")

@@ -99,8 +99,18 @@ class ProjectProvider(RunaiProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = changed(olds, news, self._replace_keys)
+        if replaces:
+            # Deleting a Run:ai project deletes every workload and asset in
+            # it, so the provider never does that as a side effect of a diff.
+            raise RunaiHFError(
+                f"project {news.get('name')}: {', '.join(replaces)} cannot change on "
+                "a project the stack manages: Run:ai would need a new project, and "
+                "deleting the old one deletes every inference, credential and model "
+                "store in it. Revert the change, or declare a project under a new "
+                "name and move the inferences to it"
+            )
         updates = [] if news.get("existing") else changed(olds, news, self._update_keys)
-        return diff_result(replaces + updates, replaces)
+        return diff_result(updates, [])
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
