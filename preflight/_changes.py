@@ -493,7 +493,54 @@ def _with_dependency_notes(
                 f"their sources include {', '.join(sources)}"
             )
             noted[urn] = dataclasses.replace(change, notes=[*change.notes, note])
+        created_first = [
+            dep
+            for dep in new_deps & replaced
+            if any("creates the new one first" in n for n in changes[dep].notes)
+        ]
+        supplied = [
+            path
+            for dep in created_first
+            for path in unknown
+            if path.startswith(_SUPPLIES.get(changes[dep].type, ("-",)))
+        ]
+        if supplied and change.type.endswith("Inference"):
+            noted[urn] = _follows_new_names(noted[urn], supplied)
     return noted
+
+
+_SUPPLIES: dict[str, tuple[str, ...]] = {
+    "DataSource": ("spec.storage",),
+    "Credential": ("spec.environmentVariables", "spec.imagePullSecrets"),
+}
+"""Which inference fields a dependency of each type fills with its names."""
+
+
+def _follows_new_names(change: Change, unknown: list[str]) -> Change:
+    """A dependency created first under a new name hands the inference new
+    Kubernetes names: certain to change, and a replacement where the field is
+    creation-only (a model store's claim in `spec.storage`)."""
+    from components._providers import INFERENCE_UPDATABLE_SPEC_FIELDS
+
+    fields = [p for p in unknown if p.startswith("spec.")]
+    if not fields:
+        return change
+    create_only = [
+        p for p in fields if p.split(".")[1] not in INFERENCE_UPDATABLE_SPEC_FIELDS
+    ]
+    action: Action = "replace" if create_only else "update"
+    if change.action == "replace":
+        return change
+    note = (
+        "a dependency is created first under a new name, so "
+        f"{', '.join(create_only or fields)} will change"
+    )
+    return dataclasses.replace(
+        change,
+        action=action,
+        fields=sorted({*change.fields, *(create_only or fields)}),
+        notes=[*change.notes, note],
+    )
 
 
 def _unknown_paths(value: Any, prefix: str = "") -> list[str]:

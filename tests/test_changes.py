@@ -211,7 +211,9 @@ def test_bigger_model_store_replaces_it_and_warns_its_inference(
     assert any("download the weights again" in note for note in store["notes"])
     # Its claim name is unknown in both runs, so the provider sees no change;
     # the plan warns that the replaced store's new outputs may still bring one.
-    assert llama["action"] == "unchanged"
+    # The new store is created first under a new name, so its claim name in
+    # `spec.storage` (creation-only) changes: the inference is replaced.
+    assert llama["action"] == "replace" and llama["fields"] == ["spec.storage.pvc"]
     assert any("DataSource llama-weights" in note for note in llama["notes"])
     assert others_unchanged(changes, "llama-weights", "chat-llama")
 
@@ -253,6 +255,9 @@ def test_reencrypted_secure_token_replaces_its_credentials(
     ]
     assert "ciphertext changed" in rows[0]
     assert "cipher-OLD" not in out and "cipher-NEW" not in out
+    updates = [row.split()[1:3] for row in out.splitlines() if row.startswith("update")]
+    # The new credentials come first under new names: the inferences roll.
+    assert updates == [["Inference", "chat-llama"], ["Inference", "chat-mistral"]]
 
 
 def test_removed_inference_is_deleted_and_a_new_one_created(

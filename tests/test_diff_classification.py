@@ -214,3 +214,10 @@ def test_pvc_update_schema_matches_the_in_place_fields() -> None:
     provider = DataSourceProvider()
     assert provider.diff("a", olds, {**olds, "path": "/w"}).replaces == []
     assert provider.diff("a", olds, {**olds, "size": "40Gi"}).replaces == ["size"]
+
+
+def test_moving_an_inference_to_another_project_replaces_it() -> None:
+    olds = {**inference(), "project": "team-a"}
+    news = {**inference(), "project": "team-b"}
+
+    assert InferenceProvider().diff("w", olds, news).replaces == ["project"]

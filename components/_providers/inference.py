@@ -136,7 +136,7 @@ class InferenceProvider(RunaiProvider):
     (a new revision); any other change replaces the workload.
     """
 
-    _replace_keys: ClassVar[list[str]] = ["projectId", "clusterId"]
+    _replace_keys: ClassVar[list[str]] = ["project", "projectId", "clusterId"]
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = auto_name(olds or {}, normalize(news))
