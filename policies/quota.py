@@ -161,6 +161,11 @@ def by_pool(
     result = []
     for (_, pool), members in sorted(groups.items()):
         project = members[0].project
+        if project.existing and not project.quotas:
+            # A project the stack only references, with no quotas declared:
+            # its numbers live in Run:ai, not here, so there is nothing to
+            # weigh the demand against. Declaring its quotas enables the check.
+            continue
         result.append((project, pool, project.quota(pool), members))
     return result
 

@@ -489,6 +489,7 @@ class ProjectView:
     quotas: tuple[Quota, ...]
     default_node_pools: tuple[str, ...]
     unknown: Unknowns
+    existing: bool = False
 
     def quota(self, node_pool: str) -> Quota | None:
         return next((q for q in self.quotas if q.node_pool == node_pool), None)
@@ -546,6 +547,7 @@ def project_view(
         quotas=tuple(q for q in quotas if q is not None),
         default_node_pools=tuple(str(pool) for pool in pools),
         unknown=reader.unknown,
+        existing=props.get("existing") is True,
     )
 
 

@@ -316,3 +316,39 @@ def test_limits_can_be_required() -> None:
     assert [body(v) for v in of(found, REQUESTS)] == [
         "inference chat: cpuCoreRequest 4 has no cpuCoreLimit; set one"
     ]
+
+
+def test_existing_project_without_declared_quotas_is_not_weighed() -> None:
+    from preflight._policy import run_policy_pack
+    from preflight._runtime import Registration
+
+    project = Registration(
+        urn="urn:pulumi:prod::runai-hf::pulumi-python:dynamic/runai:Project::shared",
+        type="pulumi-python:dynamic/runai:Project",
+        name="shared",
+        custom=True,
+        parent="",
+        dependencies=[],
+        inputs={"name": "shared", "existing": True, "quotas": []},
+    )
+    inference = Registration(
+        urn="urn:pulumi:prod::runai-hf::pulumi-python:dynamic/runai:Inference::chat",
+        type="pulumi-python:dynamic/runai:Inference",
+        name="chat",
+        custom=True,
+        parent="",
+        dependencies=[project.urn],
+        inputs={
+            "name": "chat",
+            "spec": {
+                "image": "vllm/vllm-openai:v0.10.2",
+                "priorityClass": "very-high",
+                "compute": {"gpuDevicesRequest": 1},
+                "servingPort": {"authorizationType": "authenticatedUsers"},
+            },
+        },
+    )
+
+    found = run_policy_pack([project, inference])
+
+    assert not [v for v in found if "quota" in v.policy or "headroom" in v.policy]
