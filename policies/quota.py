@@ -86,7 +86,11 @@ def _memory_share(
     view: InferenceView, node_pool: str, memory_per_pool: Mapping[str, Any]
 ) -> tuple[float | None, str | None]:
     requested = quantity(view.gpu_memory)
-    device = quantity(memory_per_pool.get(node_pool))
+    # The pack's setting wins; else the GPU memory the stack declared for
+    # the inference's node pool (runai-hf:gpuMemoryPerNodePool).
+    device = quantity(memory_per_pool.get(node_pool)) or quantity(
+        view.gpu_memory_per_device
+    )
     if requested is not None and device:
         return requested / device, None
     return None, (

@@ -226,6 +226,7 @@ class InferenceView:
     request_timeout: float | None
     storage_kinds: frozenset[str]
     unknown: Unknowns
+    gpu_memory_per_device: Any = None
 
     @property
     def effective_priority(self) -> str:
@@ -331,6 +332,8 @@ def _runai_inference(props: Mapping[str, Any], name: str, urn: str) -> Inference
         request_timeout=r.number("timeouts", *serving, "requestTimeoutSeconds"),
         storage_kinds=_storage_kinds(r.get("storage", *spec, "storage")),
         unknown=r.unknown,
+        # The stack's runai-hf:gpuMemoryPerNodePool, as the provider got it.
+        gpu_memory_per_device=r.get("gpu", "rollout", "gpuMemoryPerDevice"),
     )
 
 

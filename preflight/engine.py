@@ -241,8 +241,10 @@ class SimulatedEngine:
         started = time.monotonic()
         if old is None:
             id_, outputs = self._create(provider, label, checked)
-            self._summary.created.append(label)
-            verb = "created"
+            existing = bool(checked.get("existing"))
+            if not existing:
+                self._summary.created.append(label)
+            verb = "found (an existing project, only read)" if existing else "created"
         else:
             change = self._change(provider, label, old, checked)
             if change is None:
@@ -363,7 +365,12 @@ class SimulatedEngine:
             for urn in leaves:
                 entry = remaining.pop(urn)
                 label = f"{entry['type'].rsplit(':', 1)[-1]} {entry['name']}"
-                self.report(f"{label}: deleting")
+                existing = bool((entry.get("inputs") or {}).get("existing"))
+                self.report(
+                    f"{label}: left in place (an existing project)"
+                    if existing
+                    else f"{label}: deleting"
+                )
                 try:
                     self._provider(entry["provider"]).delete(
                         entry["id"], entry["outputs"]
@@ -371,4 +378,5 @@ class SimulatedEngine:
                 except Exception as error:
                     raise EngineError(f"{label}: delete failed: {error}") from error
                 self.state.drop(urn)
-                self._summary.deleted.append(label)
+                if not existing:
+                    self._summary.deleted.append(label)

@@ -352,3 +352,49 @@ def test_existing_project_without_declared_quotas_is_not_weighed() -> None:
     found = run_policy_pack([project, inference])
 
     assert not [v for v in found if "quota" in v.policy or "headroom" in v.policy]
+
+
+def test_gpu_memory_is_counted_with_the_stacks_gpu_memory() -> None:
+    from preflight._policy import run_policy_pack
+    from preflight._runtime import Registration
+
+    project = Registration(
+        urn="urn:pulumi:prod::runai-hf::pulumi-python:dynamic/runai:Project::team",
+        type="pulumi-python:dynamic/runai:Project",
+        name="team",
+        custom=True,
+        parent="",
+        dependencies=[],
+        inputs={"name": "team", "quotas": [{"nodePool": "default", "gpu": 1}]},
+    )
+
+    def inference(memory: str) -> Registration:
+        return Registration(
+            urn="urn:pulumi:prod::runai-hf::pulumi-python:dynamic/runai:Inference::c",
+            type="pulumi-python:dynamic/runai:Inference",
+            name="c",
+            custom=True,
+            parent="",
+            dependencies=[project.urn],
+            inputs={
+                "name": "c",
+                "rollout": {"gpuMemoryPerDevice": "80Gi"},
+                "spec": {
+                    "image": "vllm/vllm-openai:v0.10.2",
+                    "priorityClass": "very-high",
+                    "compute": {
+                        "gpuDevicesRequest": 1,
+                        "gpuRequestType": "memory",
+                        "gpuMemoryRequest": memory,
+                    },
+                    "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
+                    "servingPort": {"authorizationType": "authenticatedUsers"},
+                },
+            },
+        )
+
+    fits = run_policy_pack([project, inference("40Gi")])
+    too_big = run_policy_pack([project, inference("160Gi")])
+
+    assert not [v for v in fits if v.enforcement == "mandatory"]
+    assert any(v.policy == "non-preemptible-within-deserved-quota" for v in too_big)
