@@ -30,6 +30,10 @@ with `pulumi config set --secret <key>` (`runai:clientSecret`, the HF token
 key a huggingFace credential names in `tokenKey`, default `hfToken`, and the
 password key a dockerRegistry credential names in `passwordKey`).
 
+The `runai:` keys are required, except in a Knative-only stack whose projects
+are all declared (`existing: true` with `requestedNamespace` and `quotas`):
+such a stack calls nothing in Run:ai.
+
 Durations take seconds (`300`) or `90s`, `10m`, `1h30m`. CPU takes cores
 (`2`, `0.5`) or millicores (`500m`). Memory takes `512MB`, `20GB` or a
 Kubernetes quantity (`20Gi`).
@@ -59,9 +63,9 @@ def render() -> str:
     required = set(schema.get("required", []))
     for name, spec in schema["properties"].items():
         if name == "connection":
-            connection = _resolve(spec, definitions)
+            connection = _object_of(spec, definitions) or {"properties": {}}
             for key, inner in connection["properties"].items():
-                rows.append(_row(f"{RUNAI_NAMESPACE}:{key}", inner, definitions, True))
+                rows.append(_row(f"{RUNAI_NAMESPACE}:{key}", inner, definitions, False))
             continue
         rows.append(
             _row(f"{PROJECT_NAMESPACE}:{name}", spec, definitions, name in required)

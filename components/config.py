@@ -1080,8 +1080,9 @@ class StackConfig(_Model):
 
     environment: Literal["local", "dev", "staging", "prod"]
     """Which environment the stack is; the policy pack keys its rules on it."""
-    connection: Connection
-    """The runai: keys."""
+    connection: Connection | None = None
+    """The runai: keys; optional only for a Knative-only stack whose projects
+    are all existing with requestedNamespace and quotas (nothing calls Run:ai)."""
     projects: list[ProjectConfig] = Field(min_length=1)
     """The Run:ai projects the stack creates or uses."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
@@ -1129,6 +1130,38 @@ class StackConfig(_Model):
         """Memory of one GPU on the inference's first node pool."""
         pool = (inference.node_pools or ["default"])[0]
         return self.gpu_memory_per_node_pool.get(pool, "80Gi")
+
+    @model_validator(mode="after")
+    def _connection_unless_declared(self) -> StackConfig:
+        if self.connection is not None:
+            return self
+        api = [i.name for i in self.inferences if self.delivery_of(i) != "knative"]
+        undeclared = [
+            p.name
+            for p in self.projects
+            if not (p.existing and p.requested_namespace and p.quotas)
+        ]
+        if api or undeclared:
+            reasons = []
+            if api:
+                reasons.append(f"inference {', '.join(api)} uses the Run:ai API")
+            if undeclared:
+                reasons.append(
+                    f"project {', '.join(undeclared)} is not declared as existing "
+                    "with requestedNamespace and quotas"
+                )
+            raise ValueError(
+                "runai:url, runai:clientId and runai:clusterId are required: "
+                + "; ".join(reasons)
+                + ". Only a Knative-only stack over declared projects runs without "
+                "the control plane"
+            )
+        return self
+
+    @property
+    def declared_projects(self) -> bool:
+        """No connection: projects are declarations the stack only records."""
+        return self.connection is None
 
     def delivery_of(self, inference: InferenceConfig) -> Delivery:
         return inference.delivery or self.delivery
@@ -1220,11 +1253,13 @@ def load_stack_config(
                 f"{PROJECT_NAMESPACE}:{key}: {raw!r} is not structured data; "
                 "write it as a YAML mapping or list in the stack file"
             )
-    values["connection"] = {
+    connection = {
         key: raw
         for key in _CONNECTION_KEYS
         if (raw := get(f"{RUNAI_NAMESPACE}:{key}")) is not None
     }
+    if connection:
+        values["connection"] = connection
     problems += _unknown_keys(present, values)
     try:
         config = StackConfig.from_values(values)

@@ -27,6 +27,9 @@ class ProjectArgs:
     existing: bool = False
     requested_namespace: str | None = None
     default_node_pools: list[str] | None = None
+    declared: bool = False
+    """Record the project without calling Run:ai (a Knative-only stack with no
+    connection): its namespace and quotas come from the stack file."""
 
 
 def stack_mark() -> str:
@@ -59,6 +62,7 @@ class Project(pulumi.ComponentResource):
             "name": name,
             "clusterId": args.cluster_id,
             "existing": args.existing,
+            "declared": args.declared,
             "quotas": [
                 quota.model_dump(by_alias=True, exclude_none=True)
                 for quota in args.quotas

@@ -26,19 +26,13 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
     `tokenKey` or `passwordKey`.
     """
     connection = config.connection
-    # TODO: Knative delivery without control-plane credentials (GitOps) is
-    # not possible yet: every project, `existing: true` included, is a Run:ai
-    # API resource, so `pulumi up` needs runai:url/clientId/clientSecret even
-    # when every inference is Knative. The fix: make `connection` optional
-    # when all inferences are Knative and all projects are existing with a
-    # requestedNamespace and quotas, and register such a project as a
-    # declared (read-nothing) resource carrying its quotas, so the quota
-    # policies keep their numbers.
+    control_plane_url = connection.url if connection else ""
     projects = {
         p.name: Project(
             p.name,
             ProjectArgs(
-                cluster_id=connection.cluster_id,
+                cluster_id=connection.cluster_id if connection else "",
+                declared=config.declared_projects,
                 quotas=p.quotas,
                 description=p.description,
                 department=p.department,
@@ -79,7 +73,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
     for settings in config.inferences:
         if config.delivery_of(settings) == "knative":
             project = projects[config.project_of(settings.project)]
-            inferences.append(kube.inference(settings, project, connection.url))
+            inferences.append(kube.inference(settings, project, control_plane_url))
             continue
         token = config.hf_token_of(settings)
         store = config.model_store_of(settings)
@@ -94,7 +88,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                 HFInferenceArgs(
                     project=projects[config.project_of(settings.project)],
                     settings=settings,
-                    control_plane_url=connection.url,
+                    control_plane_url=control_plane_url,
                     hf_token=credentials[token.name] if token else None,
                     model_store=stores[store.name] if store else None,
                     registry_credentials=[

@@ -59,6 +59,9 @@ class ProjectProvider(RunaiProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = normalize(news)
+        if props.get("declared"):
+            failures = required(props, "name", "requestedNamespace", "quotas")
+            return CheckResult(props, failures + dns_failure(props, "name"))
         failures = required(props, "name", "clusterId")
         failures += dns_failure(props, "name")
         if not props.get("existing") and not props.get("quotas"):
@@ -68,6 +71,12 @@ class ProjectProvider(RunaiProvider):
         return CheckResult(props, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        if props.get("declared"):
+            # Nothing to call: the stack only records the project so policies
+            # and Knative objects can use its namespace and quotas.
+            outputs = {**props, "namespace": props["requestedNamespace"]}
+            outputs.update(projectId="", phase="Declared")
+            return CreateResult(f"declared:{props['name']}", outputs)
         with self.client() as client:
             if props.get("existing"):
                 project = self._find(client, props)
@@ -80,6 +89,8 @@ class ProjectProvider(RunaiProvider):
         return CreateResult(project_id, self._outputs(props, project))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        if props.get("declared"):
+            return ReadResult(id_, props)
         with self.client() as client:
             try:
                 project = client.get(f"{_PATH}/{id_}")
@@ -98,6 +109,14 @@ class ProjectProvider(RunaiProvider):
         return ReadResult(id_, self._outputs(inputs, project), inputs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if olds.get("declared") or news.get("declared"):
+            # A declared project is a record in the stack only: any change is
+            # an update of that record, and switching to or from a declared
+            # project touches nothing in Run:ai (both are existing projects).
+            if bool(olds.get("declared")) != bool(news.get("declared")):
+                return diff_result(["declared"], ["declared"])
+            keys = self._update_keys + ["requestedNamespace", "clusterId"]
+            return diff_result(changed(olds, news, keys), [])
         replaces = changed(olds, news, self._replace_keys)
         if replaces:
             # Deleting a Run:ai project deletes every workload and asset in
@@ -115,6 +134,8 @@ class ProjectProvider(RunaiProvider):
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
     ) -> UpdateResult:
+        if news.get("declared"):
+            return UpdateResult({**olds, **news})
         with self.client() as client:
             if news.get("existing"):
                 project = client.get(f"{_PATH}/{id_}")
@@ -128,6 +149,8 @@ class ProjectProvider(RunaiProvider):
         return UpdateResult(self._outputs(news, project))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("declared"):
+            return
         if props.get("existing"):
             logger.info("project %s: existing project left in place", props["name"])
             return
