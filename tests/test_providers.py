@@ -112,9 +112,7 @@ def test_project_create_diff_update_delete(connection: dict[str, str]) -> None:
     assert created.outs["namespace"] == f"runai-{inputs['name']}"
     assert not same.changes
     assert grown.changes and not grown.replaces
-    assert read.inputs["quotas"] == [
-        {"nodePool": "default", "gpu": 3, "gpuLimit": None}
-    ]
+    assert read.inputs["quotas"] == [{"nodePool": "default", "gpu": 3}]
     assert provider.read(created.id, {}).id is None
 
 

@@ -198,3 +198,27 @@ def test_created_objects_carry_the_stack_mark(connection: dict[str, str]) -> Non
     provider.delete(made.id, made.outs)
 
     assert stored["description"].startswith("Team A (managed by Pulumi stack ")
+
+
+def test_read_keeps_the_stacks_spelling_and_shows_real_drift(
+    connection: dict[str, str],
+) -> None:
+    provider = configured(ProjectProvider(), connection)
+    inputs = provider.check({}, project_inputs(connection)).inputs
+    made = provider.create(inputs)
+
+    same = provider.read(made.id, made.outs)
+    with api(connection) as client:
+        stored = client.get(f"/api/v1/org-unit/projects/{made.id}")
+        resources = stored["resources"]
+        resources[0]["cpu"]["deserved"] = 3000
+        client.put(
+            f"/api/v1/org-unit/projects/{made.id}",
+            {"resources": resources, "description": stored.get("description") or "x"},
+        )
+    drifted = provider.read(made.id, made.outs)
+    provider.delete(made.id, made.outs)
+
+    assert not provider.diff(made.id, made.outs, same.inputs).changes
+    assert drifted.inputs["quotas"][0]["cpu"] == "3000m"
+    assert provider.diff(made.id, made.outs, drifted.inputs).changes

@@ -100,7 +100,7 @@ class ProjectProvider(RunaiProvider):
             **props,
             "name": project["name"],
             "clusterId": project["clusterId"],
-            "quotas": _quotas_from(project),
+            "quotas": _quotas_from(project, props.get("quotas")),
         }
         for key in ("description", "requestedNamespace", "defaultNodePools"):
             if props.get(key) is not None:
@@ -282,14 +282,45 @@ def _megabytes(value: Any) -> float | None:
     return None if value is None else round(quantity_value(str(value)) / 1e6)
 
 
-def _quotas_from(project: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _quotas_from(
+    project: Mapping[str, Any], declared: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The quotas as inputs, so a refresh shows real drift and nothing else.
+
+    CPU and memory come back in millicores and MB; where they still equal
+    what the stack wrote ("2", "8GB"), the stack's spelling is kept.
+    """
+    written = {q.get("nodePool") or "default": q for q in declared or []}
     quotas = []
     for resource in project.get("resources") or []:
         gpu = resource.get("gpu") or {}
+        pool = (resource.get("nodePool") or {}).get("name")
         quota: dict[str, Any] = {
-            "nodePool": (resource.get("nodePool") or {}).get("name"),
+            "nodePool": pool,
             "gpu": gpu.get("deserved", 0),
             "gpuLimit": gpu.get("limit"),
         }
-        quotas.append(normalize(quota))
+        quota.update(_cpu_memory(resource, written.get(pool) or {}))
+        # The stack leaves unset fields out; so does the read.
+        quotas.append(normalize({k: v for k, v in quota.items() if v is not None}))
     return quotas
+
+
+def _cpu_memory(
+    resource: Mapping[str, Any], written: Mapping[str, Any]
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    pairs = (
+        ("cpu", "deserved", "cpu", _millicores, "m"),
+        ("cpu", "limit", "cpuLimit", _millicores, "m"),
+        ("memory", "deserved", "memory", _megabytes, "MB"),
+        ("memory", "limit", "memoryLimit", _megabytes, "MB"),
+    )
+    for section, field, key, convert, unit in pairs:
+        served = (resource.get(section) or {}).get(field)
+        if served is None:
+            continue
+        mine = written.get(key)
+        same = mine is not None and convert(mine) == round(float(served))
+        found[key] = mine if same else f"{round(float(served))}{unit}"
+    return found
