@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ._config_errors import closest, cross_reference_problems, describe
+from ._presets import expand_presets
 from ._quantity import QUANTITY_PATTERN, cpu_cores, quantity_value
 from .errors import ConfigError
 
@@ -853,6 +854,10 @@ class InferenceConfig(_Model):
     )
     model: str
     """The Hugging Face model id, as shown on the Hub."""
+    environment: str | None = None
+    """An environment of this stack to start from; fields set here override it."""
+    compute: str | None = None
+    """A compute resource of this stack to start from; fields set here override it."""
     server: Literal["vllm", "tgi"] = "vllm"
     """vLLM (port 8000) or TGI (port 80)."""
     hf_token: DnsLabel | None = Field(
@@ -1085,6 +1090,12 @@ class StackConfig(_Model):
     are all existing with requestedNamespace and quotas (nothing calls Run:ai)."""
     projects: list[ProjectConfig] = Field(min_length=1)
     """The Run:ai projects the stack creates or uses."""
+    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named server setups (server, image, command, args, env, endpoint,
+    tools, security) that inferences name in `environment` and override."""
+    compute_resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named per-replica resources (gpu, cpu, memory, largeSharedMemory,
+    extendedResources) that inferences name in `compute` and override."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
     """HF tokens and registry logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
@@ -1111,6 +1122,9 @@ class StackConfig(_Model):
         if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 5:
             # The key's own error is reported; judge timeouts by the form's limit.
             maximum = FORM_MAX_INITIALIZATION_TIMEOUT
+        values, preset_problems = expand_presets(values)
+        if preset_problems:
+            raise ConfigError(preset_problems)
         try:
             config = cls.model_validate(
                 values, context={"max_initialization_timeout": maximum}
@@ -1202,6 +1216,8 @@ class StackConfig(_Model):
 
 
 _STRUCTURED_KEYS = (
+    "environments",
+    "computeResources",
     "projects",
     "credentials",
     "modelStores",
