@@ -386,11 +386,11 @@ class ProjectConfig(_Model):
 # -- credentials and data sources ----------------------------------------------
 
 
-class CredentialConfig(_Model):
-    """A project credential: the Hugging Face token, or a Docker registry login."""
+class _ProjectAsset(_Model):
+    """What every asset a stack creates in a project has: names and a project."""
 
     name: DnsLabel
-    """The credential's name in the stack (and the stem of its name in Run:ai)."""
+    """Its name in the stack (and the stem of its name in Run:ai)."""
     runai_name: DnsLabel | None = None
     """Pin the name in Run:ai; by default it is the name plus a random suffix, so
     a replacement can start beside the old object. A pinned name is replaced
@@ -398,6 +398,11 @@ class CredentialConfig(_Model):
     project: DnsLabel | None = Field(
         default=None, description="Project name; defaults to the only project."
     )
+
+
+class CredentialConfig(_ProjectAsset):
+    """A project credential: the Hugging Face token, or a Docker registry login."""
+
     kind: Literal["huggingFace", "dockerRegistry"] = "huggingFace"
     """huggingFace: a generic secret holding HF_TOKEN; dockerRegistry: a login."""
     token_key: ConfigKey | None = Field(
@@ -443,18 +448,9 @@ class CredentialConfig(_Model):
         return normalize_registry_url(self.url) if self.url else None
 
 
-class ModelStoreConfig(_Model):
+class ModelStoreConfig(_ProjectAsset):
     """A PVC data source the server downloads weights into (a model store)."""
 
-    name: DnsLabel
-    """The model store's name in the stack (and the stem of its name in Run:ai)."""
-    runai_name: DnsLabel | None = None
-    """Pin the name in Run:ai; by default it is the name plus a random suffix, so
-    a replacement can start beside the old object. A pinned name is replaced
-    delete-first (a short outage)."""
-    project: DnsLabel | None = Field(
-        default=None, description="Project name; defaults to the only project."
-    )
     size: Quantity | None = "50Gi"
     """Size of a new PVC."""
     storage_class: DnsLabel | None = None
