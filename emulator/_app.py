@@ -31,7 +31,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _assets, _auth, _catalog, _departments, _faults, _inferences, _projects
+from . import (
+    _assets,
+    _auth,
+    _catalog,
+    _datasources,
+    _departments,
+    _faults,
+    _inferences,
+    _projects,
+)
 from ._auth import token_problem
 from ._clock import PROGRESS_DEADLINE_SECONDS
 from ._errors import ApiError, bad_request
@@ -41,7 +50,7 @@ from ._spec import SpecViolation, operation_methods, path_template, validate_req
 from ._state import DEFAULT_CLIENT_ID, Emulator
 from ._wire import check_json_content_type, json_response, parse_json, read_body
 
-__all__ = ["ENDPOINTS", "build_app", "create_app"]
+__all__ = ["ASSET_KIND_ENDPOINTS", "ENDPOINTS", "build_app", "create_app"]
 
 logger = logging.getLogger("emulator")
 
@@ -53,7 +62,16 @@ ENDPOINTS: list[Endpoint] = [
     *_assets.ENDPOINTS,
     *_inferences.ENDPOINTS,
 ]
-"""Every operation of the Run:ai API the emulator implements."""
+"""The operations of the Run:ai API that `tests/test_emulator.py` covers."""
+
+ASSET_KIND_ENDPOINTS: list[Endpoint] = [
+    *_datasources.ENDPOINTS,
+]
+"""The other asset kinds, covered by `tests/test_emulator_assets_kinds.py`.
+
+The emulator implements `ENDPOINTS` and these; each list's test exercises
+every operation in it and checks the answers against the document.
+"""
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _JSON_TYPES = {
@@ -104,7 +122,7 @@ def build_app(emulator: Emulator, *, close_on_shutdown: bool = False) -> Starlet
             emulator.close()
 
     faults = _faults.FaultBook()
-    endpoints = [*ENDPOINTS, *_faults.endpoints(faults)]
+    endpoints = [*ENDPOINTS, *ASSET_KIND_ENDPOINTS, *_faults.endpoints(faults)]
     app = Starlette(
         routes=[_route(emulator, endpoint) for endpoint in endpoints],
         middleware=[

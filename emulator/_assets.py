@@ -31,7 +31,14 @@ from ._naming import check_dns_label, derived_name
 from ._records import Asset, Inference, Json, Project
 from ._state import TENANT_ID, Emulator
 
-__all__ = ["ENDPOINTS"]
+__all__ = [
+    "ENDPOINTS",
+    "Kind",
+    "Prepared",
+    "check_unchanged",
+    "check_unique",
+    "kind_endpoints",
+]
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _REGISTRY_LOGIN = ("user", "password", "url")
@@ -43,7 +50,7 @@ _SCOPE_ID = {
 
 
 @dataclasses.dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """What a kind makes of a creation request: the stored spec and more."""
 
     spec: Json
@@ -52,13 +59,13 @@ class _Prepared:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Kind:
+class Kind:
     """What differs between asset kinds; the CRUD flow is shared."""
 
     base: str
     asset_kind: str
     label: str
-    prepare: Callable[[Call, Json, str], _Prepared]
+    prepare: Callable[[Call, Json, str], Prepared]
     update: Callable[[Call, Asset], None]
     uses: Callable[[Json, str], bool]
     deleted: Reply
@@ -66,13 +73,13 @@ class _Kind:
     """Whether the spec shows `keyId`, the key that encrypts its values."""
 
 
-def _create(kind: _Kind) -> Callable[[Call], Reply]:
+def _create(kind: Kind) -> Callable[[Call], Reply]:
     def create(call: Call) -> Reply:
         emulator = call.emulator
         meta = _meta(emulator, call.body["meta"])
         asset_id = str(uuid.uuid4())
         prepared = kind.prepare(call, meta, asset_id)
-        _check_unique(emulator, kind, meta)
+        check_unique(emulator, kind, meta)
         asset = Asset(
             id=asset_id,
             asset_kind=kind.asset_kind,
@@ -91,7 +98,7 @@ def _create(kind: _Kind) -> Callable[[Call], Reply]:
     return create
 
 
-def _list(kind: _Kind) -> Callable[[Call], Reply]:
+def _list(kind: Kind) -> Callable[[Call], Reply]:
     def list_assets(call: Call) -> Reply:
         assets = [
             asset
@@ -105,7 +112,7 @@ def _list(kind: _Kind) -> Callable[[Call], Reply]:
     return list_assets
 
 
-def _get(kind: _Kind) -> Callable[[Call], Reply]:
+def _get(kind: Kind) -> Callable[[Call], Reply]:
     def get(call: Call) -> Reply:
         asset = _find(call, kind)
         status, usage = call.flag("statusInfo"), call.flag("usageInfo")
@@ -114,7 +121,7 @@ def _get(kind: _Kind) -> Callable[[Call], Reply]:
     return get
 
 
-def _put(kind: _Kind) -> Callable[[Call], Reply]:
+def _put(kind: Kind) -> Callable[[Call], Reply]:
     def put(call: Call) -> Reply:
         asset = _find(call, kind)
         kind.update(call, asset)
@@ -126,7 +133,7 @@ def _put(kind: _Kind) -> Callable[[Call], Reply]:
     return put
 
 
-def _delete(kind: _Kind) -> Callable[[Call], Reply]:
+def _delete(kind: Kind) -> Callable[[Call], Reply]:
     def delete(call: Call) -> Reply:
         asset = _find(call, kind)
         call.emulator.store.remove(Asset, asset.id)
@@ -135,7 +142,7 @@ def _delete(kind: _Kind) -> Callable[[Call], Reply]:
     return delete
 
 
-def _find(call: Call, kind: _Kind) -> Asset:
+def _find(call: Call, kind: Kind) -> Asset:
     asset = call.emulator.store.get(Asset, call.params["AssetId"])
     if asset is None or asset.asset_kind != kind.asset_kind:
         raise not_found(kind.label, call.params["AssetId"])
@@ -178,8 +185,8 @@ def _scope_key(meta: Json) -> tuple[str, object]:
     return meta["scope"], meta.get(field) if field else None
 
 
-def _check_unique(
-    emulator: Emulator, kind: _Kind, meta: Json, *, skip: str | None = None
+def check_unique(
+    emulator: Emulator, kind: Kind, meta: Json, *, skip: str | None = None
 ) -> None:
     for other in emulator.store.all(Asset):
         if (
@@ -237,7 +244,7 @@ def _under_department(call: Call, meta: Json, department_id: str) -> bool:
     return True
 
 
-def _view(call: Call, asset: Asset, *, status: bool, usage: bool, kind: _Kind) -> Json:
+def _view(call: Call, asset: Asset, *, status: bool, usage: bool, kind: Kind) -> Json:
     meta: Json = {
         **asset.meta,
         "id": asset.id,
@@ -277,7 +284,7 @@ def _sync_status(call: Call, asset: Asset) -> Json:
     }
 
 
-def _used_by(call: Call, asset: Asset, kind: _Kind) -> Json:
+def _used_by(call: Call, asset: Asset, kind: Kind) -> Json:
     emulator = call.emulator
     grouped = revisions_by_workload(emulator)
     users = []
@@ -302,7 +309,7 @@ def _used_by(call: Call, asset: Asset, kind: _Kind) -> Json:
     }
 
 
-def _prepare_secret(call: Call, meta: Json, asset_id: str) -> _Prepared:
+def _prepare_secret(call: Call, meta: Json, asset_id: str) -> Prepared:
     spec = call.body["spec"]
     existing = spec.get("existingSecretName")
     pairs = spec.get("keyValuePairs")
@@ -332,12 +339,12 @@ def _prepare_secret(call: Call, meta: Json, asset_id: str) -> _Prepared:
         keys.append(key)
     # Only the keys are kept: the values exist in the emulated cluster alone.
     stored = {"keyValuePairs": [{"key": key} for key in keys]}
-    return _Prepared(stored, derived_name(meta["name"], asset_id[:5]))
+    return Prepared(stored, derived_name(meta["name"], asset_id[:5]))
 
 
-def _existing_secret(name: str) -> _Prepared:
+def _existing_secret(name: str) -> Prepared:
     check_dns_label("spec.existingSecretName", name)
-    return _Prepared({"existingSecretName": name}, name)
+    return Prepared({"existingSecretName": name}, name)
 
 
 def _update_credential(call: Call, asset: Asset) -> None:
@@ -348,7 +355,7 @@ def _update_credential(call: Call, asset: Asset) -> None:
             " meta.description can. Delete the credential and create a new one"
         )
     meta = call.body.get("meta") or {}
-    _check_unchanged(asset, meta, allowed={"description"})
+    check_unchanged(asset, meta, allowed={"description"})
     if "description" in meta:
         asset.meta["description"] = meta["description"]
 
@@ -362,7 +369,7 @@ def _secret_used(spec: Json, name: str) -> bool:
     return by_variable or _registry_used(spec, name)
 
 
-def _prepare_registry(call: Call, meta: Json, asset_id: str) -> _Prepared:
+def _prepare_registry(call: Call, meta: Json, asset_id: str) -> Prepared:
     spec = {key: value for key, value in call.body["spec"].items() if value}
     login = [key for key in _REGISTRY_LOGIN if key in spec]
     if "existingSecretName" in spec:
@@ -384,7 +391,7 @@ def _prepare_registry(call: Call, meta: Json, asset_id: str) -> _Prepared:
     # The password itself is never kept: only its digest, to compare with.
     digest = hashlib.sha256(str(spec["password"]).encode("utf-8")).hexdigest()
     stored = {"user": spec["user"], "url": spec["url"]}
-    return _Prepared(stored, derived_name(meta["name"], asset_id[:5]), digest)
+    return Prepared(stored, derived_name(meta["name"], asset_id[:5]), digest)
 
 
 def _registry_used(spec: Json, name: str) -> bool:
@@ -392,7 +399,7 @@ def _registry_used(spec: Json, name: str) -> bool:
     return any((pull or {}).get("name") == name for pull in pulls)
 
 
-def _prepare_pvc(call: Call, meta: Json, asset_id: str) -> _Prepared:
+def _prepare_pvc(call: Call, meta: Json, asset_id: str) -> Prepared:
     requested = {k: v for k, v in call.body["spec"].items() if v is not None}
     if not requested.get("path"):
         raise bad_request(
@@ -415,13 +422,13 @@ def _prepare_pvc(call: Call, meta: Json, asset_id: str) -> _Prepared:
 
     defaults = {"existingPvc": False, "readOnly": False, "ephemeral": False}
     spec = {**defaults, "dataSharing": False, **requested}
-    return _Prepared(spec, claim or derived_name(meta["name"], asset_id[:5]))
+    return Prepared(spec, claim or derived_name(meta["name"], asset_id[:5]))
 
 
 def _update_pvc(call: Call, asset: Asset) -> None:
     meta = call.body["meta"]
     spec = call.body.get("spec") or {}
-    _check_unchanged(asset, meta, allowed={"name", "description"})
+    check_unchanged(asset, meta, allowed={"name", "description"})
     changed = sorted(
         key
         for key, value in spec.items()
@@ -434,7 +441,7 @@ def _update_pvc(call: Call, asset: Asset) -> None:
         )
     if meta["name"] != asset.meta["name"]:
         renamed = {**asset.meta, "name": meta["name"]}
-        _check_unique(call.emulator, _PVC, renamed, skip=asset.id)
+        check_unique(call.emulator, _PVC, renamed, skip=asset.id)
         asset.meta["name"] = meta["name"]
     if "description" in meta:
         asset.meta["description"] = meta["description"]
@@ -447,7 +454,7 @@ def _pvc_used(spec: Json, name: str) -> bool:
     return any(claim.get("claimName") == name for claim in claims)
 
 
-def _check_unchanged(asset: Asset, meta: Json, *, allowed: set[str]) -> None:
+def check_unchanged(asset: Asset, meta: Json, *, allowed: set[str]) -> None:
     for key, value in sorted(meta.items()):
         if key in allowed or key in ("id", "kind") or value is None:
             continue
@@ -459,7 +466,7 @@ def _check_unchanged(asset: Asset, meta: Json, *, allowed: set[str]) -> None:
             )
 
 
-_SECRET = _Kind(
+_SECRET = Kind(
     base="/api/v1/asset/credentials/generic-secret",
     asset_kind="genericSecret",
     label="generic-secret credential",
@@ -469,7 +476,7 @@ _SECRET = _Kind(
     deleted=Reply(204),
     encrypted=True,
 )
-_REGISTRY = _Kind(
+_REGISTRY = Kind(
     base="/api/v1/asset/credentials/docker-registry",
     asset_kind="dockerRegistry",
     label="docker-registry credential",
@@ -479,7 +486,7 @@ _REGISTRY = _Kind(
     deleted=Reply(202, {"code": 202, "message": "The credential is being deleted"}),
     encrypted=True,
 )
-_PVC = _Kind(
+_PVC = Kind(
     base="/api/v1/asset/datasource/pvc",
     asset_kind="pvc",
     label="PVC data source",
@@ -490,7 +497,7 @@ _PVC = _Kind(
 )
 
 
-def _endpoints(kind: _Kind) -> list[Endpoint]:
+def kind_endpoints(kind: Kind) -> list[Endpoint]:
     item = kind.base + "/{AssetId}"
     return [
         Endpoint("POST", kind.base, _create(kind)),
@@ -501,4 +508,4 @@ def _endpoints(kind: _Kind) -> list[Endpoint]:
     ]
 
 
-ENDPOINTS = _endpoints(_SECRET) + _endpoints(_REGISTRY) + _endpoints(_PVC)
+ENDPOINTS = kind_endpoints(_SECRET) + kind_endpoints(_REGISTRY) + kind_endpoints(_PVC)

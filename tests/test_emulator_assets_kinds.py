@@ -1,0 +1,203 @@
+"""The emulator's other asset kinds: data sources beside PVC, lookups, passwords.
+
+Driven over real HTTP on loopback against one emulator for the module; every
+answer is checked against the OpenAPI document by the response hook.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from test_emulator import SPEED, Seen, _client, _login, _project, _secret
+
+from emulator import EmulatorServer, serve_in_background
+from emulator._app import ASSET_KIND_ENDPOINTS
+
+DATASOURCE = "/api/v1/asset/datasource"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    path = tmp_path_factory.mktemp("kinds") / "runai.db"
+    with serve_in_background(path, speed=SPEED) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def api(server: EmulatorServer) -> Iterator[httpx.Client]:
+    with _client(server) as client:
+        _login(client, server)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def project_id(api: httpx.Client, server: EmulatorServer) -> str:
+    return str(_project(api, server.cluster_id, name="kinds")["id"])
+
+
+@pytest.fixture(scope="module")
+def secret_id(api: httpx.Client, project_id: str) -> str:
+    response = _secret(api, project_id, name="volume-secret")
+    assert response.status_code == 202, response.text
+    return str(response.json()["meta"]["id"])
+
+
+def _meta(project_id: str, name: str) -> dict[str, Any]:
+    return {"name": name, "scope": "project", "projectId": int(project_id)}
+
+
+def _specs(secret_id: str) -> dict[str, dict[str, Any]]:
+    """A valid creation spec per data-source kind."""
+    return {
+        "nfs": {"server": "nfs.local", "path": "/export", "mountPath": "/data"},
+        "host-path": {"path": "/mnt/cache", "mountPath": "/cache"},
+        "git": {
+            "repository": "https://example.invalid/repo.git",
+            "branch": "main",
+            "path": "/code",
+            "credentialId": secret_id,
+        },
+        "config-map": {"configMap": "settings", "mountPath": "/etc/app"},
+        "secrets": {"credentialAssetId": secret_id, "mountPath": "/secrets"},
+    }
+
+
+# The spec change a PUT may make, or None for the kinds whose spec is fixed.
+_SPEC_CHANGE: dict[str, dict[str, Any] | None] = {
+    "nfs": {"mountPath": "/data2", "readOnly": False},
+    "host-path": {"mountPath": "/cache2"},
+    "git": {"branch": "dev"},
+    "config-map": None,
+    "secrets": None,
+}
+
+
+def _error(response: httpx.Response, status: int, field: str) -> None:
+    assert response.status_code == status, response.text
+    assert field in response.json()["message"], response.text
+
+
+@pytest.mark.parametrize("kind", sorted(_SPEC_CHANGE))
+def test_data_source_lifecycle(
+    api: httpx.Client, project_id: str, secret_id: str, kind: str
+) -> None:
+    base = f"{DATASOURCE}/{kind}"
+    spec = _specs(secret_id)[kind]
+    name = f"ds-{kind}"
+    created = api.post(base, json={"meta": _meta(project_id, name), "spec": spec})
+    assert created.status_code == 202, created.text
+    asset = created.json()
+    asset_id = asset["meta"]["id"]
+    assert asset["meta"]["projectId"] == int(project_id)
+    assert {key: asset["spec"][key] for key in spec} == spec
+
+    again = api.post(base, json={"meta": _meta(project_id, name), "spec": spec})
+    _error(again, 409, "meta.name")
+
+    listed = api.get(base, params={"name": name, "projectId": project_id})
+    assert [e["meta"]["id"] for e in listed.json()["entries"]] == [asset_id]
+    assert api.get(base, params={"name": "other"}).json()["entries"] == []
+    got = api.get(f"{base}/{asset_id}", params={"statusInfo": "true"})
+    assert got.status_code == 200 and got.json()["spec"] == asset["spec"]
+
+    item = f"{base}/{asset_id}"
+    meta = {"name": f"{name}-2", "description": "renamed"}
+    change = _SPEC_CHANGE[kind]
+    if change is None:
+        # The update takes meta only: repeating the stored spec is fine,
+        # changing any of it is refused, naming the field.
+        updated = api.put(item, json={"meta": meta, "spec": spec})
+        assert updated.status_code == 202, updated.text
+        assert updated.json()["spec"] == asset["spec"]
+        field = next(iter(spec))
+        changed = {**spec, field: "other" if field != "mountPath" else "/other"}
+        _error(
+            api.put(item, json={"meta": meta, "spec": changed}), 400, f"spec.{field}"
+        )
+    else:
+        updated = api.put(item, json={"meta": meta, "spec": {**spec, **change}})
+        assert updated.status_code == 202, updated.text
+        assert {k: updated.json()["spec"][k] for k in change} == change
+        bogus = {**spec, "bogus": 1}
+        _error(api.put(item, json={"meta": meta, "spec": bogus}), 400, "spec.bogus")
+    assert updated.json()["meta"]["name"] == f"{name}-2"
+    assert updated.json()["meta"]["description"] == "renamed"
+    assert updated.json()["meta"]["updateCount"] == 1
+
+    extra = {"meta": meta, "spec": spec, "clusterInfo": {}}
+    _error(api.put(item, json=extra), 400, "clusterInfo")
+    scoped = {"meta": {**meta, "scope": "tenant"}, "spec": spec}
+    _error(api.put(item, json=scoped), 400, "meta.scope")
+
+    assert api.delete(item).status_code == 202
+    _error(api.get(item), 404, asset_id)
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "field"),
+    [
+        ("nfs", {"server": "nfs.local", "mountPath": "/d"}, "spec.path"),
+        ("host-path", {"path": "/mnt"}, "spec.mountPath"),
+        ("git", {"path": "/code"}, "spec.repository"),
+        ("config-map", {"configMap": "Not_A_Label", "mountPath": "/e"}, "configMap"),
+        ("secrets", {"mountPath": "/s"}, "spec.credentialAssetId"),
+        ("nfs", {"server": "s", "path": "/p", "mountPath": "/m", "x": 1}, "spec.x"),
+    ],
+)
+def test_data_source_creation_rules(
+    api: httpx.Client, project_id: str, kind: str, spec: dict[str, Any], field: str
+) -> None:
+    body = {"meta": _meta(project_id, "refused"), "spec": spec}
+    _error(api.post(f"{DATASOURCE}/{kind}", json=body), 400, field)
+
+
+def test_credential_references_must_exist(
+    api: httpx.Client, project_id: str, secret_id: str
+) -> None:
+    missing = str(uuid.uuid4())
+    specs = _specs(secret_id)
+    git = {**specs["git"], "credentialId": missing}
+    body = {"meta": _meta(project_id, "git-x"), "spec": git}
+    _error(api.post(f"{DATASOURCE}/git", json=body), 400, "spec.credentialId")
+    secrets = {**specs["secrets"], "credentialAssetId": missing}
+    body = {"meta": _meta(project_id, "secrets-x"), "spec": secrets}
+    _error(api.post(f"{DATASOURCE}/secrets", json=body), 400, "credentialAssetId")
+
+    created = api.post(
+        f"{DATASOURCE}/git",
+        json={"meta": _meta(project_id, "git-ok"), "spec": specs["git"]},
+    )
+    item = f"{DATASOURCE}/git/{created.json()['meta']['id']}"
+    update = {"meta": {"name": "git-ok"}, "spec": git}
+    _error(api.put(item, json=update), 400, "spec.credentialId")
+    assert api.delete(item).status_code == 202
+
+
+def test_project_scope_needs_an_existing_project(
+    api: httpx.Client, secret_id: str
+) -> None:
+    for kind, spec in _specs(secret_id).items():
+        body = {"meta": _meta("9999", f"orphan-{kind}"), "spec": spec}
+        _error(api.post(f"{DATASOURCE}/{kind}", json=body), 400, "meta.projectId")
+
+
+def test_every_asset_kind_route_is_served_per_the_spec(
+    server: EmulatorServer, project_id: str, secret_id: str
+) -> None:
+    seen: Seen = set()
+    with _client(server, seen) as api:
+        _login(api, server)
+        for kind, spec in _specs(secret_id).items():
+            base = f"{DATASOURCE}/{kind}"
+            body = {"meta": _meta(project_id, f"cover-{kind}"), "spec": spec}
+            item = f"{base}/{api.post(base, json=body).json()['meta']['id']}"
+            api.get(base, params={"statusInfo": "true", "usageInfo": "true"})
+            api.get(item, params={"statusInfo": "true", "usageInfo": "true"})
+            api.put(item, json={"meta": {"name": f"cover-{kind}"}, "spec": spec})
+            api.delete(item)
+    implemented = {(e.method, e.template) for e in ASSET_KIND_ENDPOINTS}
+    assert implemented <= seen, implemented - seen
