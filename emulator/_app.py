@@ -39,6 +39,7 @@ from . import (
     _departments,
     _faults,
     _inferences,
+    _lookups,
     _projects,
 )
 from ._auth import token_problem
@@ -66,6 +67,7 @@ ENDPOINTS: list[Endpoint] = [
 
 ASSET_KIND_ENDPOINTS: list[Endpoint] = [
     *_datasources.ENDPOINTS,
+    *_lookups.ENDPOINTS,
 ]
 """The other asset kinds, covered by `tests/test_emulator_assets_kinds.py`.
 

@@ -185,6 +185,87 @@ def test_project_scope_needs_an_existing_project(
         _error(api.post(f"{DATASOURCE}/{kind}", json=body), 400, "meta.projectId")
 
 
+def _lookup_bodies(project_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        "environment": {
+            "meta": _meta(project_id, "vllm"),
+            "spec": {"image": "vllm/vllm-openai:v0.6.0", "args": "--port 8000"},
+        },
+        "compute": {
+            "meta": {"name": "one-gpu", "scope": "tenant"},
+            "spec": {"gpuDevicesRequest": 1, "cpuMemoryRequest": "16G"},
+        },
+    }
+
+
+def _template_body(
+    project_id: str, environment_id: str, compute_id: str, source_id: str
+) -> dict[str, Any]:
+    return {
+        "meta": _meta(project_id, "serve"),
+        "spec": {
+            "assets": {
+                "environment": environment_id,
+                "compute": compute_id,
+                "datasources": [{"id": source_id, "kind": "nfs"}],
+            }
+        },
+    }
+
+
+def _create_lookups(api: httpx.Client, project_id: str) -> dict[str, str]:
+    ids = {}
+    for kind, body in _lookup_bodies(project_id).items():
+        created = api.post(f"/api/v1/asset/{kind}", json=body)
+        assert created.status_code == 202, created.text
+        assert created.json()["spec"] == body["spec"]
+        ids[kind] = created.json()["meta"]["id"]
+    nfs = {"server": "nfs.local", "path": "/export", "mountPath": "/data"}
+    body = {"meta": _meta(project_id, "template-nfs"), "spec": nfs}
+    ids["nfs"] = api.post(f"{DATASOURCE}/nfs", json=body).json()["meta"]["id"]
+    body = _template_body(project_id, ids["environment"], ids["compute"], ids["nfs"])
+    created = api.post("/api/v1/asset/workload-template", json=body)
+    assert created.status_code == 202, created.text
+    ids["workload-template"] = created.json()["meta"]["id"]
+    return ids
+
+
+def test_lookup_assets_are_found_by_name(api: httpx.Client, project_id: str) -> None:
+    ids = _create_lookups(api, project_id)
+    names = {"environment": "vllm", "compute": "one-gpu", "workload-template": "serve"}
+    for kind, name in names.items():
+        base = f"/api/v1/asset/{kind}"
+        listed = api.get(base, params={"name": name}).json()["entries"]
+        assert [entry["meta"]["id"] for entry in listed] == [ids[kind]]
+        assert api.get(base, params={"name": "absent"}).json()["entries"] == []
+        got = api.get(f"{base}/{ids[kind]}")
+        assert got.status_code == 200 and got.json()["meta"]["name"] == name
+        assert got.json()["meta"]["kind"] == kind
+    in_project = api.get("/api/v1/asset/compute", params={"projectId": project_id})
+    assert [e["meta"]["id"] for e in in_project.json()["entries"]] == [ids["compute"]]
+
+    template = api.get(f"/api/v1/asset/workload-template/{ids['workload-template']}")
+    assert template.json()["spec"]["assets"] == {
+        "environment": {"id": ids["environment"], "name": "vllm"},
+        "compute": {"id": ids["compute"], "name": "one-gpu"},
+        "datasources": [{"id": ids["nfs"], "name": "template-nfs", "kind": "nfs"}],
+    }
+    put = api.put(f"/api/v1/asset/environment/{ids['environment']}", json={})
+    assert put.status_code == 405, put.text
+    for kind in ("workload-template", "environment", "compute"):
+        item = f"/api/v1/asset/{kind}/{ids[kind]}"
+        assert api.delete(item).status_code == 202
+        _error(api.get(item), 404, ids[kind])
+    api.delete(f"{DATASOURCE}/nfs/{ids['nfs']}")
+
+
+def test_template_assets_must_exist(api: httpx.Client, project_id: str) -> None:
+    missing = str(uuid.uuid4())
+    body = _template_body(project_id, missing, missing, missing)
+    created = api.post("/api/v1/asset/workload-template", json=body)
+    _error(created, 400, "spec.assets.environment")
+
+
 def test_every_asset_kind_route_is_served_per_the_spec(
     server: EmulatorServer, project_id: str, secret_id: str
 ) -> None:
@@ -199,5 +280,12 @@ def test_every_asset_kind_route_is_served_per_the_spec(
             api.get(item, params={"statusInfo": "true", "usageInfo": "true"})
             api.put(item, json={"meta": {"name": f"cover-{kind}"}, "spec": spec})
             api.delete(item)
+        ids = _create_lookups(api, project_id)
+        for kind in ("workload-template", "environment", "compute"):
+            base = f"/api/v1/asset/{kind}"
+            api.get(base)
+            api.get(f"{base}/{ids[kind]}")
+            api.delete(f"{base}/{ids[kind]}")
+        api.delete(f"{DATASOURCE}/nfs/{ids['nfs']}")
     implemented = {(e.method, e.template) for e in ASSET_KIND_ENDPOINTS}
     assert implemented <= seen, implemented - seen
