@@ -66,6 +66,7 @@ ENDPOINTS: list[Endpoint] = [
 """The operations of the Run:ai API that `tests/test_emulator.py` covers."""
 
 ASSET_KIND_ENDPOINTS: list[Endpoint] = [
+    *_assets.PASSWORD_ENDPOINTS,
     *_datasources.ENDPOINTS,
     *_lookups.ENDPOINTS,
 ]

@@ -1,18 +1,18 @@
 """Credentials and data sources under `/api/v1/asset`.
 
-Three kinds: generic-secret and docker-registry credentials, and PVC data
-sources. They share the asset envelope (`meta`, `spec`, `clusterInfo`,
-`status`, `usedBy`) and its scope rules: a `project` asset names an existing
-project by integer id, and names are unique per kind within one scope. Each
-asset stands for one Kubernetes object whose name is in
-`clusterInfo.resources[0].name`; workloads refer to that name, not to the
-asset id.
+Four kinds: generic-secret, docker-registry and password credentials, and PVC
+data sources (`_datasources` and `_lookups` add more on the same flow). They
+share the asset envelope (`meta`, `spec`, `clusterInfo`, `status`, `usedBy`)
+and its scope rules: a `project` asset names an existing project by integer
+id, and names are unique per kind within one scope. Each asset stands for one
+Kubernetes object whose name is in `clusterInfo.resources[0].name`; workloads
+refer to that name, not to the asset id.
 
 Secret values never reach any answer, and the database keeps none of them: a
-generic secret keeps only its keys, a docker-registry credential only the
-SHA-256 of its password (so a test can tell which password was sent). `status`
-appears when `statusInfo=true` (and on create), `usedBy` when `usageInfo=true`,
-as in the real API.
+generic secret keeps only its keys, a docker-registry or password credential
+only the SHA-256 of its password (so a test can tell which password was sent).
+`status` appears when `statusInfo=true` (and on create), `usedBy` when
+`usageInfo=true`, as in the real API.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ._state import TENANT_ID, Emulator
 __all__ = [
     "ENDPOINTS",
     "Kind",
+    "PASSWORD_ENDPOINTS",
     "Prepared",
     "check_unchanged",
     "check_unique",
@@ -394,6 +395,33 @@ def _prepare_registry(call: Call, meta: Json, asset_id: str) -> Prepared:
     return Prepared(stored, derived_name(meta["name"], asset_id[:5]), digest)
 
 
+def _prepare_password(call: Call, meta: Json, asset_id: str) -> Prepared:
+    spec = {key: value for key, value in call.body["spec"].items() if value}
+    login = [key for key in ("user", "password") if key in spec]
+    if "existingSecretName" in spec:
+        if login:
+            raise bad_request(
+                f"spec.{login[0]}: not allowed with spec.existingSecretName; give"
+                " either existingSecretName (a Secret already in the cluster) or"
+                " user and password"
+            )
+        return _existing_secret(spec["existingSecretName"])
+    missing = [key for key in ("user", "password") if key not in spec]
+    if missing:
+        raise bad_request(
+            f"spec.{missing[0]}: required without spec.existingSecretName; give"
+            " user and password, or existingSecretName"
+        )
+    # As for a registry login, only the password's digest is kept.
+    digest = hashlib.sha256(str(spec["password"]).encode("utf-8")).hexdigest()
+    stored = {"user": spec["user"]}
+    return Prepared(stored, derived_name(meta["name"], asset_id[:5]), digest)
+
+
+def _password_used(spec: Json, name: str) -> bool:
+    return False
+
+
 def _registry_used(spec: Json, name: str) -> bool:
     pulls = spec.get("imagePullSecrets") or []
     return any((pull or {}).get("name") == name for pull in pulls)
@@ -486,6 +514,16 @@ _REGISTRY = Kind(
     deleted=Reply(202, {"code": 202, "message": "The credential is being deleted"}),
     encrypted=True,
 )
+_PASSWORD = Kind(
+    base="/api/v1/asset/credentials/password",
+    asset_kind="password",
+    label="password credential",
+    prepare=_prepare_password,
+    update=_update_credential,
+    uses=_password_used,
+    deleted=Reply(202, {"code": 202, "message": "The credential is being deleted"}),
+    encrypted=True,
+)
 _PVC = Kind(
     base="/api/v1/asset/datasource/pvc",
     asset_kind="pvc",
@@ -509,3 +547,5 @@ def kind_endpoints(kind: Kind) -> list[Endpoint]:
 
 
 ENDPOINTS = kind_endpoints(_SECRET) + kind_endpoints(_REGISTRY) + kind_endpoints(_PVC)
+
+PASSWORD_ENDPOINTS = kind_endpoints(_PASSWORD)

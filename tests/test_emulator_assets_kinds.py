@@ -6,6 +6,7 @@ answer is checked against the OpenAPI document by the response hook.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -266,6 +267,67 @@ def test_template_assets_must_exist(api: httpx.Client, project_id: str) -> None:
     _error(created, 400, "spec.assets.environment")
 
 
+PASSWORD_BASE = "/api/v1/asset/credentials/password"
+GIT_PASSWORD = "gitTestPassword-0123456789"
+
+
+def _password(api: httpx.Client, project_id: str, name: str) -> httpx.Response:
+    body = {
+        "meta": _meta(project_id, name),
+        "spec": {"user": "robot", "password": GIT_PASSWORD},
+    }
+    return api.post(PASSWORD_BASE, json=body)
+
+
+def test_password_credential_never_shows_or_keeps_the_password(
+    api: httpx.Client, server: EmulatorServer, project_id: str
+) -> None:
+    created = _password(api, project_id, "git-login")
+    assert created.status_code == 202, created.text
+    asset_id = created.json()["meta"]["id"]
+    item = f"{PASSWORD_BASE}/{asset_id}"
+    assert created.json()["meta"]["kind"] == "password"
+    answers = [
+        created,
+        api.get(PASSWORD_BASE, params={"name": "git-login"}),
+        api.get(item, params={"statusInfo": "true", "usageInfo": "true"}),
+    ]
+    listed = answers[1].json()["entries"]
+    assert [entry["meta"]["id"] for entry in listed] == [asset_id]
+    for answer in answers:
+        assert GIT_PASSWORD not in answer.text
+    spec = answers[2].json()["spec"]
+    assert spec["user"] == "robot" and "password" not in spec
+    assert isinstance(spec["keyId"], int)
+    files = server.db_path.parent.glob("*")
+    database = b"".join(path.read_bytes() for path in files)
+    assert GIT_PASSWORD.encode() not in database
+    assert hashlib.sha256(GIT_PASSWORD.encode()).hexdigest().encode() in database
+
+    # A git data source may use it; only description changes on PUT.
+    git = {"repository": "https://example.invalid/r.git", "path": "/c"}
+    body = {
+        "meta": _meta(project_id, "git-pw"),
+        "spec": {**git, "credentialId": asset_id},
+    }
+    source = api.post(f"{DATASOURCE}/git", json=body)
+    assert source.status_code == 202, source.text
+    api.delete(f"{DATASOURCE}/git/{source.json()['meta']['id']}")
+    updated = api.put(item, json={"meta": {"description": "for git"}})
+    assert updated.status_code == 202, updated.text
+    assert updated.json()["meta"]["description"] == "for git"
+    refused = api.put(item, json={"meta": {"description": "x"}, "spec": {}})
+    _error(refused, 400, "spec")
+
+    missing = api.post(
+        PASSWORD_BASE,
+        json={"meta": _meta(project_id, "no-pw"), "spec": {"user": "robot"}},
+    )
+    _error(missing, 400, "spec.password")
+    assert api.delete(item).status_code == 202
+    _error(api.get(item), 404, asset_id)
+
+
 def test_every_asset_kind_route_is_served_per_the_spec(
     server: EmulatorServer, project_id: str, secret_id: str
 ) -> None:
@@ -280,6 +342,12 @@ def test_every_asset_kind_route_is_served_per_the_spec(
             api.get(item, params={"statusInfo": "true", "usageInfo": "true"})
             api.put(item, json={"meta": {"name": f"cover-{kind}"}, "spec": spec})
             api.delete(item)
+        password_id = _password(api, project_id, "cover").json()["meta"]["id"]
+        item = f"{PASSWORD_BASE}/{password_id}"
+        api.get(PASSWORD_BASE)
+        api.get(item)
+        api.put(item, json={"meta": {"description": "covered"}})
+        api.delete(item)
         ids = _create_lookups(api, project_id)
         for kind in ("workload-template", "environment", "compute"):
             base = f"/api/v1/asset/{kind}"
