@@ -49,7 +49,7 @@ class _Shape:
         return schema_properties(self.schema)
 
 
-def _spec_of(call: Call, shape: _Shape, body: Json) -> Json:
+def _spec_of(shape: _Shape, body: Json) -> Json:
     spec = {key: value for key, value in body.items() if value is not None}
     unknown = sorted(set(spec) - shape.fields)
     if unknown:
@@ -77,7 +77,7 @@ def _preparer(
     shape: _Shape, check: Callable[[Call, Json], str | None]
 ) -> Callable[[Call, Json, str], Prepared]:
     def prepare(call: Call, meta: Json, asset_id: str) -> Prepared:
-        spec = _spec_of(call, shape, call.body["spec"])
+        spec = _spec_of(shape, call.body["spec"])
         cluster_name = check(call, spec)
         return Prepared(spec, cluster_name or derived_name(meta["name"], asset_id[:5]))
 
@@ -129,7 +129,7 @@ def _updater(shape: _Shape) -> Callable[[Call, Asset], None]:
         check_unchanged(asset, meta, allowed={"name", "description"})
         requested = call.body.get("spec") or {}
         if shape.spec_updatable:
-            spec = _spec_of(call, shape, requested)
+            spec = _spec_of(shape, requested)
             if shape.schema == "GitAssetSpec":
                 _check_git(call, spec)
         else:

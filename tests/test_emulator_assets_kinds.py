@@ -114,6 +114,8 @@ def test_data_source_lifecycle(
         updated = api.put(item, json={"meta": meta, "spec": spec})
         assert updated.status_code == 202, updated.text
         assert updated.json()["spec"] == asset["spec"]
+        # The document lists spec as required even here.
+        _error(api.put(item, json={"meta": meta}), 400, "spec")
         field = next(iter(spec))
         changed = {**spec, field: "other" if field != "mountPath" else "/other"}
         _error(
@@ -175,6 +177,10 @@ def test_credential_references_must_exist(
     item = f"{DATASOURCE}/git/{created.json()['meta']['id']}"
     update = {"meta": {"name": "git-ok"}, "spec": git}
     _error(api.put(item, json=update), 400, "spec.credentialId")
+    # The deprecated passwordAssetId must name a password credential.
+    update = {"meta": {"name": "git-ok"}, "spec": {**git, "credentialId": None}}
+    update["spec"]["passwordAssetId"] = secret_id
+    _error(api.put(item, json=update), 400, "spec.passwordAssetId")
     assert api.delete(item).status_code == 202
 
 
