@@ -165,11 +165,13 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
     problems += _duplicates("projects", [p.name for p in config.projects])
     problems += _duplicates("credentials", [c.name for c in config.credentials])
     problems += _duplicates("modelStores", [s.name for s in config.model_stores])
+    problems += _duplicates("dataSources", [d.name for d in config.data_sources])
     problems += _duplicates("inferences", [i.name for i in config.inferences])
 
     for section, items in (
         ("credentials", config.credentials),
         ("modelStores", config.model_stores),
+        ("dataSources", config.data_sources),
         ("inferences", config.inferences),
     ):
         for index, item in enumerate(items):
@@ -188,6 +190,14 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
                 "another key"
             )
     problems += _pinned_names(config)
+    credential_names = {c.name for c in config.credentials}
+    for index, source in enumerate(config.data_sources):
+        if source.credential and source.credential not in credential_names:
+            problems.append(
+                f"{PROJECT_NAMESPACE}:dataSources[{index}].credential: "
+                f"{source.credential!r} is not a credential of this stack; known: "
+                f"{', '.join(sorted(credential_names)) or 'none'}"
+            )
     for index, project in enumerate(config.projects):
         if project.requested_namespace is None and len(project.name) > 57:
             problems.append(
@@ -281,6 +291,48 @@ def _inference_references(config: StackConfig, index: int, inference: Any) -> li
                 f"a credential of project {project}; known: {_names(in_project)}"
             )
     problems += _store_reference(config, where, project, inference)
+    problems += _volume_references(config, where, project, inference)
+    return problems
+
+
+def _volume_references(
+    config: StackConfig, where: str, project: str, inference: Any
+) -> list[str]:
+    problems = []
+    sources = {
+        d.name: d
+        for d in config.data_sources
+        if config.project_of(d.project) == project
+    }
+    store = config.model_store_of(inference)
+    paths: dict[str, str] = (
+        {store.mount_path: f"model store {store.name}"} if store else {}
+    )
+    if inference.data_sources and config.delivery_of(inference) == "knative":
+        return [
+            f"{where}.dataSources: data sources other than the model store are not "
+            "mounted by Knative delivery yet; use delivery runaiApi for this inference"
+        ]
+    for position, name in enumerate(inference.data_sources):
+        at = f"{where}.dataSources[{position}]"
+        source = sources.get(name)
+        if source is None:
+            problems.append(
+                f"{at}: {name!r} is not a data source of project {project}; known: "
+                f"{', '.join(sorted(sources)) or 'none'}"
+            )
+            continue
+        if source.kind == "s3":
+            problems.append(
+                f"{at}: {name!r} is an S3 data source; Run:ai does not support S3 "
+                "data sources for inference: copy the data into a PVC"
+            )
+        if source.mount_path in paths:
+            problems.append(
+                f"{at}: {name!r} mounts at {source.mount_path}, where "
+                f"{paths[source.mount_path]} already is; give it another mountPath"
+            )
+        paths.setdefault(source.mount_path, f"data source {name}")
     return problems
 
 

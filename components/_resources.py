@@ -6,6 +6,7 @@ Output-only properties are declared as None so the engine resolves them.
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pulumi
@@ -20,6 +21,20 @@ from ._providers import (
 
 __all__ = ["RunaiCredential", "RunaiDataSource", "RunaiInference", "RunaiProject"]
 
+_PRISTINE_BATCH_SETITEMS = pickle._Pickler.__dict__["_batch_setitems"]
+
+
+def _unwrap_pickler() -> None:
+    """Undo what the SDK's provider serializer leaves behind.
+
+    `pulumi.dynamic.serialize_provider` wraps `pickle._Pickler._batch_setitems`
+    to sort dict items and never restores it, so every dynamic resource adds
+    one more wrapper; a process that builds a few hundred of them (a long
+    test run, several stacks planned in one process) hits RecursionError.
+    Putting the original back before each serialization keeps one wrapper.
+    """
+    pickle._Pickler._batch_setitems = _PRISTINE_BATCH_SETITEMS  # type: ignore[attr-defined]
+
 
 class RunaiProject(Resource, module="runai", name="Project"):
     """`pulumi-python:dynamic/runai:Project`"""
@@ -32,6 +47,7 @@ class RunaiProject(Resource, module="runai", name="Project"):
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
     ) -> None:
         outputs = {"projectId": None, "namespace": None, "phase": None}
+        _unwrap_pickler()
         super().__init__(ProjectProvider(), name, {**props, **outputs}, opts)
 
 
@@ -45,6 +61,7 @@ class RunaiCredential(Resource, module="runai", name="Credential"):
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
     ) -> None:
         outputs = {"assetId": None, "kubernetesSecretName": None, "valueDigest": None}
+        _unwrap_pickler()
         super().__init__(CredentialProvider(), name, {**props, **outputs}, opts)
 
 
@@ -58,6 +75,7 @@ class RunaiDataSource(Resource, module="runai", name="DataSource"):
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
     ) -> None:
         outputs = {"assetId": None, "claimName": props.get("claimName")}
+        _unwrap_pickler()
         super().__init__(DataSourceProvider(), name, {**props, **outputs}, opts)
 
 
@@ -72,4 +90,5 @@ class RunaiInference(Resource, module="runai", name="Inference"):
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
     ) -> None:
         outputs = {"workloadId": None, "phase": None, "url": None}
+        _unwrap_pickler()
         super().__init__(InferenceProvider(), name, {**props, **outputs}, opts)

@@ -78,6 +78,10 @@ class SpecInputs:
         default_factory=dict
     )
     stack_mark: str | None = None
+    volumes: Mapping[str, list[dict[str, Any]]] = dataclasses.field(
+        default_factory=dict
+    )
+    """Other data sources by `spec.storage` key (nfs, hostPath, ...)."""
 
 
 def build_spec(inference: InferenceConfig, inputs: SpecInputs) -> dict[str, Any]:
@@ -234,8 +238,9 @@ def _serving_configuration(inference: InferenceConfig) -> dict[str, Any] | None:
 
 
 def _storage(inputs: SpecInputs) -> dict[str, Any] | None:
+    storage: dict[str, Any] = {k: list(v) for k, v in inputs.volumes.items() if v}
     if inputs.claim_name is None:
-        return None
+        return storage or None
     volume = {
         "name": "model-store",
         "claimName": inputs.claim_name,
@@ -243,7 +248,7 @@ def _storage(inputs: SpecInputs) -> dict[str, Any] | None:
         "readOnly": False,
         "path": inputs.mount_path,
     }
-    return {"pvc": [volume]}
+    return {"pvc": [volume], **storage}
 
 
 def _security(inference: InferenceConfig) -> dict[str, Any] | None:

@@ -470,6 +470,51 @@ class ModelStoreConfig(_ProjectAsset):
         return self
 
 
+class DataSourceConfig(_ProjectAsset):
+    """Another data source an inference mounts: NFS, a host path, a ConfigMap or
+    a Secret volume (a credential's Kubernetes secret)."""
+
+    kind: Literal["nfs", "hostPath", "configMap", "secret", "s3"]
+    """The data source kind; s3 cannot be mounted by inference and is refused."""
+    mount_path: ContainerPath
+    """Where the inference sees it."""
+    server: str | None = None
+    """nfs: the NFS server."""
+    path: str | None = None
+    """nfs: the exported path; hostPath: the path on the node."""
+    read_only: bool = True
+    """nfs and hostPath: mount read-only."""
+    mount_propagation: Literal["None", "HostToContainer"] | None = None
+    """hostPath: mount propagation."""
+    config_map: DnsLabel | None = None
+    """configMap: the ConfigMap's name in the project namespace."""
+    sub_path: str | None = None
+    """configMap: mount one key at mountPath instead of the whole map."""
+    default_mode: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
+    """configMap and secret: file mode, such as 0644."""
+    credential: DnsLabel | None = None
+    """secret: the credential of this stack whose Kubernetes secret is mounted."""
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> DataSourceConfig:
+        needed = {
+            "nfs": ("server", "path"),
+            "hostPath": ("path",),
+            "configMap": ("config_map",),
+            "secret": ("credential",),
+            "s3": (),
+        }[self.kind]
+        if self.kind == "s3":
+            raise ValueError(
+                "kind s3: Run:ai does not support S3 data sources for inference; "
+                "copy the data into a PVC model store instead"
+            )
+        missing = [to_camel(f) for f in needed if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"kind {self.kind} needs {', '.join(missing)}")
+        return self
+
+
 # -- inference parts -------------------------------------------------------------
 
 
@@ -865,6 +910,8 @@ class InferenceConfig(_Model):
         default=None,
         description="Model store name; defaults to the project's only one.",
     )
+    data_sources: list[DnsLabel] = Field(default_factory=list)
+    """Data sources of this stack to mount, each at its own mountPath."""
     image: str | None = None
     """Server image; defaults to the pinned vLLM or TGI image."""
     image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
@@ -1096,6 +1143,8 @@ class StackConfig(_Model):
     """HF tokens and registry logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
     """PVC data sources for model weights."""
+    data_sources: list[DataSourceConfig] = Field(default_factory=list)
+    """Other data sources inferences mount (NFS, host path, ConfigMap, Secret)."""
     inferences: list[InferenceConfig] = Field(min_length=1)
     """The models to serve."""
     max_initialization_timeout_seconds: int = Field(
@@ -1207,11 +1256,13 @@ class StackConfig(_Model):
         project = self.project_of(inference.project)
         stores = [s for s in self.model_stores if self.project_of(s.project) == project]
         if inference.model_store:
-            return next(s for s in self.model_stores if s.name == inference.model_store)
+            named = [s for s in self.model_stores if s.name == inference.model_store]
+            return named[0] if named else None
         return stores[0] if len(stores) == 1 else None
 
 
 _STRUCTURED_KEYS = (
+    "dataSources",
     "environments",
     "computeResources",
     "projects",

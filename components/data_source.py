@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pulumi
 
@@ -14,7 +15,8 @@ __all__ = ["DataSource", "DataSourceArgs"]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataSourceArgs:
-    """A new PVC of `size` mounted at `mount_path`, or an existing claim."""
+    """A new PVC of `size` mounted at `mount_path`, or an existing claim; or,
+    with `kind` nfs, host-path, config-map or secret, that kind's API `spec`."""
 
     project: Project
     mount_path: str = "/models"
@@ -23,6 +25,8 @@ class DataSourceArgs:
     claim_name: str | None = None
     existing_pvc: bool = False
     pinned_name: str | None = None
+    kind: str = "pvc"
+    spec: dict[str, Any] | None = None
 
 
 class DataSource(pulumi.ComponentResource):
@@ -46,7 +50,23 @@ class DataSource(pulumi.ComponentResource):
             "name": args.pinned_name,
             "projectId": args.project.project_id,
             "clusterId": args.project.cluster_id,
-            "kind": "pvc",
+            "kind": args.kind,
+        }
+        if args.kind != "pvc":
+            props.update(spec=args.spec or {}, description=marked(None))
+        else:
+            props.update(self._pvc(args))
+        resource = RunaiDataSource(name, props, pulumi.ResourceOptions(parent=self))
+
+        self.mount_path = args.mount_path
+        self.data_source_name = name
+        self.asset_id = resource.assetId
+        self.claim_name = resource.claimName
+        self.register_outputs({"assetId": self.asset_id, "claimName": self.claim_name})
+
+    @staticmethod
+    def _pvc(args: DataSourceArgs) -> dict[str, object]:
+        props: dict[str, object] = {
             "path": args.mount_path,
             "existingPvc": args.existing_pvc,
             "readOnly": False,
@@ -58,10 +78,4 @@ class DataSource(pulumi.ComponentResource):
             "claimName": args.claim_name,
         }
         props.update({key: value for key, value in optional.items() if value})
-        resource = RunaiDataSource(name, props, pulumi.ResourceOptions(parent=self))
-
-        self.mount_path = args.mount_path
-        self.data_source_name = name
-        self.asset_id = resource.assetId
-        self.claim_name = resource.claimName
-        self.register_outputs({"assetId": self.asset_id, "claimName": self.claim_name})
+        return props

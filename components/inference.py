@@ -56,6 +56,9 @@ class HFInferenceArgs:
     registry_credentials: list[Credential] = dataclasses.field(default_factory=list)
     env_credentials: Mapping[str, Credential] = dataclasses.field(default_factory=dict)
     gpu_memory_per_device: str = "80Gi"
+    volumes: Mapping[str, list[dict[str, Any]]] = dataclasses.field(
+        default_factory=dict
+    )
     knative: KnativeDelivery | None = None
     """Set: deliver as a Knative Service instead of through the Run:ai API."""
 
@@ -227,4 +230,5 @@ def _spec_inputs(args: HFInferenceArgs) -> SpecInputs:
             for name, credential in args.env_credentials.items()
         },
         stack_mark=stack_mark(),
+        volumes=args.volumes,
     )

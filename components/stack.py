@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 
 from ._kube_objects import credential_secret, model_store_claim
-from .config import CredentialConfig, InferenceConfig, StackConfig
+from .config import CredentialConfig, DataSourceConfig, InferenceConfig, StackConfig
 from .credential import Credential, CredentialArgs
 from .data_source import DataSource, DataSourceArgs
 from .inference import HFInference, HFInferenceArgs, KnativeDelivery
@@ -67,6 +67,11 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
         for s in config.model_stores
         if s.name not in knative_only
     }
+    # Data sources become Run:ai assets (so they show in Run:ai); inferences
+    # mount them inline through `spec.storage`.
+    for source in config.data_sources:
+        project = projects[config.project_of(source.project)]
+        _volume_source(source, project, credentials)
     kube = _KubeObjects(config, secret)
 
     inferences = []
@@ -96,6 +101,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                     ],
                     env_credentials=env_credentials,
                     gpu_memory_per_device=config.gpu_memory_of(settings),
+                    volumes=_attachments(settings, config, credentials),
                 ),
             )
         )
@@ -221,3 +227,76 @@ def _inference_exports(inference: HFInference) -> dict[str, Any]:
     if inference.revision is not None:
         exports.update(delivery=inference.delivery, revision=inference.revision)
     return exports
+
+
+_STORAGE_KEYS = {
+    "nfs": "nfs",
+    "hostPath": "hostPath",
+    "configMap": "configMapVolume",
+    "secret": "secretVolume",
+}
+_ASSET_KINDS = {
+    "nfs": "nfs",
+    "hostPath": "host-path",
+    "configMap": "config-map",
+    "secret": "secret",
+}
+
+
+def _volume_spec(
+    source: DataSourceConfig, credentials: dict[str, Credential], *, asset: bool
+) -> dict[str, Any]:
+    """The data source as its asset's spec (`asset`) or as an inference mount.
+
+    Inference takes storage inline, not by asset id, so the same settings are
+    written twice: once to create the asset, once into `spec.storage`.
+    """
+    spec: dict[str, Any] = {"mountPath": source.mount_path}
+    if source.kind in ("nfs", "hostPath"):
+        spec.update(path=source.path, readOnly=source.read_only)
+    if source.kind == "nfs":
+        spec["server"] = source.server
+    if source.kind == "hostPath" and source.mount_propagation:
+        spec["mountPropagation"] = source.mount_propagation
+    if source.kind == "configMap":
+        spec["configMap"] = source.config_map
+        if source.sub_path:
+            spec["subPath"] = source.sub_path
+    if source.kind in ("configMap", "secret") and source.default_mode:
+        spec["defaultMode"] = source.default_mode
+    if source.kind == "secret":
+        credential = credentials[str(source.credential)]
+        if asset:
+            spec["credentialAssetId"] = credential.asset_id
+        else:
+            spec["secret"] = credential.kubernetes_secret_name
+    if not asset:
+        spec["name"] = source.name
+    return spec
+
+
+def _volume_source(
+    source: DataSourceConfig, project: Project, credentials: dict[str, Credential]
+) -> DataSource:
+    return DataSource(
+        source.name,
+        DataSourceArgs(
+            project=project,
+            mount_path=source.mount_path,
+            kind=_ASSET_KINDS[source.kind],
+            spec=_volume_spec(source, credentials, asset=True),
+            pinned_name=source.runai_name,
+        ),
+    )
+
+
+def _attachments(
+    settings: InferenceConfig, config: StackConfig, credentials: dict[str, Credential]
+) -> dict[str, list[dict[str, Any]]]:
+    sources = {d.name: d for d in config.data_sources}
+    mounts: dict[str, list[dict[str, Any]]] = {}
+    for name in settings.data_sources:
+        source = sources[name]
+        entry = _volume_spec(source, credentials, asset=False)
+        mounts.setdefault(_STORAGE_KEYS[source.kind], []).append(entry)
+    return mounts

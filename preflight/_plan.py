@@ -130,7 +130,7 @@ def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
             row.update(_knative_row(inputs))
         elif registration.type.startswith("kubernetes:"):
             pass
-        elif spec:
+        elif spec and registration.type.endswith(":Inference"):
             row.update(
                 gpus=_gpus(spec),
                 replicas=_replicas(spec),
