@@ -416,9 +416,24 @@ class CredentialConfig(_ProjectAsset):
         default=None,
         description="dockerRegistry: the secret config key holding the password.",
     )
+    existing: bool = False
+    """Use a credential that already exists in the project, looked up by its
+    Run:ai name (`runaiName`, else `name`): only read, never changed or deleted."""
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> CredentialConfig:
+        if self.existing:
+            given = [
+                to_camel(field)
+                for field in ("token_key", "url", "user", "password_key")
+                if getattr(self, field) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"an existing credential is looked up, not written: drop "
+                    f"{', '.join(given)}"
+                )
+            return self
         registry = ("url", "user", "password_key")
         given = [field for field in registry if getattr(self, field) is not None]
         if self.kind == "huggingFace" and given:
@@ -1232,7 +1247,7 @@ class StackConfig(_Model):
 
     def secret_keys(self) -> list[str]:
         """The top-level config keys whose secrets the credentials need."""
-        return sorted({credential.secret_key for credential in self.credentials})
+        return sorted({c.secret_key for c in self.credentials if not c.existing})
 
     def project_of(self, name: str | None) -> str:
         """The project a credential, store or inference belongs to."""

@@ -33,6 +33,8 @@ class CredentialArgs:
     user: str | None = None
     description: str | None = None
     pinned_name: str | None = None
+    existing: bool = False
+    """Look the credential up by `pinned_name` instead of creating it."""
 
 
 class Credential(pulumi.ComponentResource):
@@ -60,7 +62,11 @@ class Credential(pulumi.ComponentResource):
             "value": pulumi.Output.secret(args.value),
             "description": marked(args.description),
         }
-        if args.kind == "docker-registry":
+        if args.existing:
+            props.update(existing=True, value=None, description=None)
+            if args.kind == "generic-secret":
+                props["key"] = args.key
+        elif args.kind == "docker-registry":
             props.update(url=normalize_registry_url(args.url or ""), user=args.user)
         else:
             props["key"] = args.key

@@ -187,6 +187,16 @@ class _KubeObjects:
 def _credential(
     settings: CredentialConfig, project: Project, secret: SecretReader
 ) -> Credential:
+    kind = "docker-registry" if settings.kind == "dockerRegistry" else "generic-secret"
+    if settings.existing:
+        args = CredentialArgs(
+            project=project,
+            value="",
+            kind=kind,  # type: ignore[arg-type]
+            existing=True,
+            pinned_name=settings.runai_name or settings.name,
+        )
+        return Credential(settings.name, args)
     if settings.kind == "dockerRegistry":
         args = CredentialArgs(
             project=project,

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +94,51 @@ def _echo_inputs(registration: Registration) -> tuple[str | None, dict[str, Any]
     return (None, dict(registration.inputs)) if registration.custom else (None, {})
 
 
-def plan(stack_file: StackFile) -> ProgramRun:
+def plan(stack_file: StackFile, *, online: bool = False) -> ProgramRun:
+    handler = _lookup_existing(stack_file) if online else _echo_inputs
     return run_program(
-        PROJECT_DIR, with_placeholders(stack_file), _echo_inputs, preview=True
+        PROJECT_DIR, with_placeholders(stack_file), handler, preview=True
     )
+
+
+def _lookup_existing(
+    stack_file: StackFile,
+) -> Callable[[Registration], tuple[str | None, dict[str, Any]]]:
+    """Resolve what the stack only references (`existing: true`) in Run:ai.
+
+    Reads only: each such resource's own provider looks it up by name through
+    the stack's connection; everything else is planned offline as usual.
+    """
+    import base64
+
+    import dill
+    from pulumi.dynamic import ConfigureRequest
+    from pulumi.dynamic.config import Config as DynamicConfig
+    from pulumi.runtime import rpc
+
+    secret = os.environ.get(SECRET_ENVIRONMENT["runai:clientSecret"])
+    if not secret:
+        raise RunaiHFError(
+            "--online reads Run:ai through the stack's connection: set "
+            "RUNAI_CLIENT_SECRET (it is only used for reads)"
+        )
+    config = {**stack_file.config, "runai:clientSecret": secret}
+
+    def handler(registration: Registration) -> tuple[str | None, dict[str, Any]]:
+        inputs = {
+            key: rpc.unwrap_rpc_secret(value)
+            for key, value in registration.inputs.items()
+        }
+        if not registration.custom or inputs.get("existing") is not True:
+            return _echo_inputs(registration)
+        blob = str(inputs.pop("__provider"))
+        provider = dill.loads(base64.b64decode(blob))
+        provider.configure(ConfigureRequest(DynamicConfig(config, stack_file.project)))
+        checked = provider.check({}, inputs).inputs
+        found = provider.create(checked)
+        return found.id, {**registration.inputs, **(found.outs or {})}
+
+    return handler
 
 
 def _environment(stack_file: StackFile) -> str:
@@ -125,10 +167,11 @@ def command_plan(
     as_json: bool,
     baseline: Path | None = None,
     render: Path | None = None,
+    online: bool = False,
 ) -> int:
     changes: ChangePlan | None = None
     if baseline is None:
-        run = plan(stack_file)
+        run = plan(stack_file, online=online)
     else:
         old = load_baseline(PROJECT_DIR, stack_file.stack, baseline)
         changes = plan_changes(old, stack_file, run_plan=plan)
@@ -266,10 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--online",
         action="store_true",
-        help="with --baseline, compare with Run:ai itself (not available yet)",
+        help="resolve `existing: true` references in Run:ai (reads only, through "
+        "the stack's connection and RUNAI_CLIENT_SECRET); with --baseline: not "
+        "available yet",
     )
     args = parser.parse_args(argv)
-    if args.online:
+    if args.online and args.baseline:
         print(f"preflight: {ONLINE_UNAVAILABLE}", file=sys.stderr)
         return 2
 
@@ -281,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
             state = args.state or PROJECT_DIR / ".state" / f"{args.stack}.json"
             return command_apply(stack_file, destroy=args.destroy, state=state)
         return command_plan(
-            stack_file, as_json=args.json, baseline=args.baseline, render=args.render
+            stack_file,
+            as_json=args.json,
+            baseline=args.baseline,
+            render=args.render,
+            online=args.online,
         )
     except (RunaiHFError, EngineError, FileNotFoundError, StackFileError) as error:
         print(f"preflight: stack {args.stack}: {error}", file=sys.stderr)

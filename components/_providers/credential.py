@@ -16,6 +16,7 @@ from pulumi.dynamic import (
 )
 
 from .._values import normalize
+from ..errors import RunaiHFError
 from ._base import (
     AssetProvider,
     auto_name,
@@ -52,6 +53,8 @@ class CredentialProvider(AssetProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = auto_name(olds or {}, normalize(news))
         kind = props.setdefault("kind", "generic-secret")
+        if props.get("existing"):
+            return CheckResult(props, required(props, "name", "kind"))
         failures = required(props, "name", "projectId", "clusterId")
         failures += dns_failure(props, "name")
         if kind not in _PATHS:
@@ -67,6 +70,9 @@ class CredentialProvider(AssetProvider):
         return CheckResult(props, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        if props.get("existing"):
+            asset = self._find(props)
+            return CreateResult(str(asset["meta"]["id"]), self._outputs(props, asset))
         label = f"credential {props['name']}"
         asset_id, asset = self._kind(props).create_asset(self._body(props), label)
         return CreateResult(asset_id, self._outputs(props, asset))
@@ -91,6 +97,10 @@ class CredentialProvider(AssetProvider):
         return ReadResult(id_, self._outputs(inputs, asset), inputs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if news.get("existing") or olds.get("existing"):
+            # Only read: another name or kind means looking up another one.
+            replaces = changed(olds, news, ["name", "kind", "existing", "projectId"])
+            return diff_result(replaces, replaces, delete_first=False)
         replaces = name_replaces(olds, news)
         replaces += changed(olds, {"kind": "generic-secret", **news}, _IDENTITY)
         if not matches_digest(str(news.get("value") or ""), olds.get("valueDigest")):
@@ -111,9 +121,35 @@ class CredentialProvider(AssetProvider):
         return UpdateResult(outputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        if props.get("existing"):
+            logger.info(
+                "credential %s: existing credential left in place", props["name"]
+            )
+            return
         kind = self._kind(props)
         kind.delete_path(f"{kind.path}/{id_}")
         logger.debug("credential %s: deleted", props.get("name", id_))
+
+    def _find(self, props: Mapping[str, Any]) -> Any:
+        """The existing credential of that name (in its project when known)."""
+        kind = self._kind(props)
+        project = str(props.get("projectId") or "")
+        query: dict[str, Any] = {"name": props["name"]}
+        if project.isdigit():
+            query["projectId"] = project
+        with kind.client() as client:
+            entries = client.get(kind.path, **query).get("entries") or []
+        found = [
+            e for e in entries if (e.get("meta") or {}).get("name") == props["name"]
+        ]
+        if not found:
+            where = f"project {project}" if project.isdigit() else "any scope"
+            raise RunaiHFError(
+                f"credential {props['name']!r} ({props.get('kind')}) does not exist in "
+                f"Run:ai (searched {kind.path} by name in {where}); create it, or drop "
+                "existing: true so the stack creates it"
+            )
+        return found[0]
 
     def _kind(self, props: Mapping[str, Any]) -> CredentialProvider:
         # The same provider serves both kinds; only the collection differs.
