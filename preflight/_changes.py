@@ -20,14 +20,16 @@ Three stand-ins replace what only a real deployment knows:
   from the baseline's, the new run gets another placeholder, so whatever holds
   it (an HF token credential) shows as replaced.
 
-TODO: `--online`, a plan against what Run:ai holds rather than against an old
-stack file, is missing. The providers' `read` needs each object's id, which
-only Pulumi state has; offline there is none. It would need a lookup by name
-and project per provider (one list call each), then `read` (one or two GETs
-per object: inferences read the workload too) through the stack's connection,
-so RUNAI_CLIENT_SECRET on the machine and a token request per run. Secrets
-stay unknown even then: Run:ai never returns them and only the state keeps
-their digest, so credential values could not be compared online either.
+TODO: `--baseline` with `--online`, a change plan against what Run:ai holds
+rather than against an old stack file, is missing (plain `--online` only
+resolves `existing: true` references). Users must keep the old stack file to
+see what an edit does. The providers' `read` needs each object's id, which
+only Pulumi state has; it would need a lookup by name and project per
+provider (the credential and project providers already have one), then `read`
+(one or two GETs per object: inferences read the workload too) through the
+stack's connection, so RUNAI_CLIENT_SECRET on the machine and a token request
+per run. Secrets stay unknown even then: Run:ai never returns them and only
+the state keeps their digest, so credential values could not be compared.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ REENCRYPTED = "[secret, re-encrypted]"
 INFERENCE = "Inference"
 DATA_SOURCE = "DataSource"
 ONLINE_UNAVAILABLE = (
-    "--online is not available yet: the change plan compares two stack files "
+    "--online is not available yet with --baseline: the change plan compares "
+    "two stack files "
     "offline; comparing with the objects in Run:ai needs a lookup of each "
     "object's id, which only Pulumi state holds"
 )

@@ -57,6 +57,30 @@ def _spec_hook(seen: Seen) -> Callable[[httpx.Response], None]:
     return check
 
 
+def module_server(label: str) -> Any:
+    """A module-scoped `server` fixture: one emulator on its own database."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+        database: Path = tmp_path_factory.mktemp(label) / "runai.db"
+        with serve_in_background(database, speed=SPEED) as handle:
+            yield handle
+
+    return server
+
+
+def logged_in_api() -> Any:
+    """An `api` fixture: a spec-checking client holding a fresh token."""
+
+    @pytest.fixture
+    def api(server: EmulatorServer) -> Iterator[httpx.Client]:
+        with _client(server) as client:
+            _login(client, server)
+            yield client
+
+    return api
+
+
 def _client(server: EmulatorServer, seen: Seen | None = None) -> httpx.Client:
     hook = _spec_hook(set() if seen is None else seen)
     return httpx.Client(

@@ -8,24 +8,19 @@ against the OpenAPI document by the hook of `test_emulator`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from test_emulator import SPEED, _client, _login
+from test_emulator import _client, _login, module_server
 
-from emulator import EmulatorServer, serve_in_background
+from emulator import EmulatorServer
 
 FAULTS = "/_emulator/faults"
 PROJECTS = "/api/v1/org-unit/projects"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    database: Path = tmp_path_factory.mktemp("faults") / "runai.db"
-    with serve_in_background(database, speed=SPEED) as handle:
-        yield handle
+server = module_server("faults")
 
 
 @pytest.fixture

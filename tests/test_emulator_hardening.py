@@ -11,7 +11,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,8 @@ from test_emulator import (
     _revisions,
     _running,
     _wait_until,
+    logged_in_api,
+    module_server,
 )
 
 from emulator import EmulatorServer, serve_in_background
@@ -39,18 +40,10 @@ JSON = {"Content-Type": "application/json"}
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    database: Path = tmp_path_factory.mktemp("hardening") / "runai.db"
-    with serve_in_background(database, speed=SPEED) as handle:
-        yield handle
+server = module_server("hardening")
 
 
-@pytest.fixture
-def api(server: EmulatorServer) -> Iterator[httpx.Client]:
-    with _client(server) as client:
-        _login(client, server)
-        yield client
+api = logged_in_api()
 
 
 @pytest.fixture(scope="module")

@@ -7,32 +7,22 @@ is checked against the OpenAPI document by the hook of `test_emulator`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from test_emulator import SPEED, _client, _login, _project
+from test_emulator import _project, logged_in_api, module_server
 
-from emulator import DEFAULT_DEPARTMENT_ID, EmulatorServer, serve_in_background
+from emulator import DEFAULT_DEPARTMENT_ID, EmulatorServer
 
 DEPARTMENTS = "/api/v1/org-unit/departments"
 PROJECTS = "/api/v1/org-unit/projects"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    database: Path = tmp_path_factory.mktemp("org-units") / "runai.db"
-    with serve_in_background(database, speed=SPEED) as handle:
-        yield handle
+server = module_server("org-units")
 
 
-@pytest.fixture
-def api(server: EmulatorServer) -> Iterator[httpx.Client]:
-    with _client(server) as client:
-        _login(client, server)
-        yield client
+api = logged_in_api()
 
 
 def _department(

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from test_emulator import (
     SPEED,
     _client,
@@ -25,6 +23,8 @@ from test_emulator import (
     _running,
     _wait_until,
     _workload,
+    logged_in_api,
+    module_server,
 )
 
 from emulator import EmulatorServer, serve_in_background
@@ -34,18 +34,10 @@ PROJECTS = "/api/v1/org-unit/projects"
 MISSING_IMAGE = "vllm/vllm-openai:does-not-exist"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    database: Path = tmp_path_factory.mktemp("revisions") / "runai.db"
-    with serve_in_background(database, speed=SPEED) as handle:
-        yield handle
+server = module_server("revisions")
 
 
-@pytest.fixture
-def api(server: EmulatorServer) -> Iterator[httpx.Client]:
-    with _client(server) as client:
-        _login(client, server)
-        yield client
+api = logged_in_api()
 
 
 def _serving(
