@@ -327,6 +327,8 @@ def _volume_references(
                 f"{at}: {name!r} is an S3 data source; Run:ai does not support S3 "
                 "data sources for inference: copy the data into a PVC"
             )
+        if source.mount_path is None:
+            continue  # existing: its path is read from Run:ai when deploying
         if source.mount_path in paths:
             problems.append(
                 f"{at}: {name!r} mounts at {source.mount_path}, where "

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pydantic.alias_generators import to_camel
+
+from ._presets import is_reference
 from .config import PROJECT_NAMESPACE, InferenceConfig, KnativeCluster, StackConfig
 
 __all__ = [
@@ -56,9 +59,41 @@ def _knative(
 ) -> Iterator[str]:
     cluster = config.knative
     yield from _needs_runai(key, inference)
+    yield from _run_ai_assets(key, inference, config)
     yield from _naming(key, inference)
     yield from _serving(key, inference, cluster)
     yield from _gates(key, inference, config)
+
+
+def _run_ai_assets(
+    key: str, inference: InferenceConfig, config: StackConfig
+) -> Iterator[str]:
+    """What only exists in Run:ai cannot be copied into a Knative Service."""
+    fix = "define it in the stack, or use delivery runaiApi"
+    for field, section in (
+        ("environment", config.environments),
+        ("compute", config.compute_resources),
+    ):
+        name = getattr(inference, field)
+        if name is not None and is_reference(section.get(name)):
+            yield (
+                f"{key}.{field}: {name!r} references a Run:ai asset, which "
+                f"delivery knative does not read: {fix}"
+            )
+    for field in ("template", "template_id"):
+        if getattr(inference, field) is not None:
+            yield (
+                f"{key}.{to_camel(field)}: workload templates are merged by the "
+                "Run:ai inference API, which delivery knative bypasses: use "
+                "delivery runaiApi"
+            )
+    store = config.model_store_of(inference)
+    if store is not None and store.existing:
+        yield (
+            f"{key}.modelStore: {store.name!r} is an existing Run:ai data source, "
+            f"which delivery knative does not read: {fix} (existingPvc with its "
+            "claimName mounts a PVC as it is)"
+        )
 
 
 def _needs_runai(key: str, inference: InferenceConfig) -> Iterator[str]:

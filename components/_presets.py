@@ -4,6 +4,11 @@ A stack defines `environments` (how the server runs) and `computeResources`
 (what each replica gets) once; an inference names one of each and overrides
 single fields. The merge happens on the raw stack values, before validation,
 so the merged inference is validated, deployed and shown as one.
+
+A preset may instead reference an asset that exists in Run:ai (`existing:
+true`, with `runaiName` and `scope`): nothing is merged offline then; the
+program looks the asset up when it runs and copies from it what the inference
+leaves unset (see `components/_existing.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ from typing import Any
 
 from ._config_errors import closest
 
-__all__ = ["COMPUTE_FIELDS", "ENVIRONMENT_FIELDS", "expand_presets"]
+__all__ = [
+    "COMPUTE_FIELDS",
+    "ENVIRONMENT_FIELDS",
+    "REFERENCE_FIELDS",
+    "expand_presets",
+    "is_reference",
+]
 
 ENVIRONMENT_FIELDS = (
     "server",
@@ -30,6 +41,10 @@ ENVIRONMENT_FIELDS = (
     "tools",
 )
 COMPUTE_FIELDS = ("gpu", "cpu", "memory", "largeSharedMemory", "extendedResources")
+REFERENCE_FIELDS = ("existing", "runaiName", "scope")
+"""What a preset that references an existing Run:ai asset may say."""
+
+_SCOPES = ("project", "department", "cluster", "tenant")
 
 _KINDS = {
     "environment": ("environments", "an environment", ENVIRONMENT_FIELDS),
@@ -97,17 +112,51 @@ def _presets(
             f"runai-hf:{section}: is not a mapping; write name: {{settings}} pairs"
         )
         return {}
-    found = {}
+    found: dict[str, dict[str, Any]] = {}
     for name, settings in raw.items():
         where = f"runai-hf:{section}.{name}"
         if not isinstance(settings, dict):
             problems.append(f"{where}: is not a mapping of settings")
             continue
+        if "existing" in settings:
+            _check_reference(where, what, settings, problems)
+            found[str(name)] = {}  # resolved in Run:ai when the program runs
+            continue
         for key in settings:
             if key not in fields:
                 problems.append(
                     f"{where}.{key}: is not a setting {what} carries"
-                    f"{closest(key, list(fields))}"
+                    f"{closest(key, [*fields, *REFERENCE_FIELDS])}"
                 )
         found[str(name)] = {k: v for k, v in settings.items() if k in fields}
     return found
+
+
+def is_reference(settings: object) -> bool:
+    """Whether a preset references an existing Run:ai asset."""
+    return isinstance(settings, Mapping) and settings.get("existing") is True
+
+
+def _check_reference(
+    where: str, what: str, settings: Mapping[str, Any], problems: list[str]
+) -> None:
+    if settings["existing"] is not True:
+        problems.append(
+            f"{where}.existing: {settings['existing']!r} is not allowed; write "
+            f"true to reference {what} that exists in Run:ai, or drop the key"
+        )
+    defined = [key for key in settings if key not in REFERENCE_FIELDS]
+    if defined:
+        problems.append(
+            f"{where}: {what} that exists in Run:ai is looked up, not defined "
+            f"here: drop {', '.join(defined)} (override them per inference)"
+        )
+    name = settings.get("runaiName")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        problems.append(f"{where}.runaiName: {name!r} is not an asset name")
+    scope = settings.get("scope")
+    if scope is not None and scope not in _SCOPES:
+        problems.append(
+            f"{where}.scope: {scope!r} is not a scope; use one of "
+            f"{', '.join(_SCOPES)} (or leave it out: nearest to the project)"
+        )

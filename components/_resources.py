@@ -16,10 +16,17 @@ from ._providers import (
     CredentialProvider,
     DataSourceProvider,
     InferenceProvider,
+    LookupProvider,
     ProjectProvider,
 )
 
-__all__ = ["RunaiCredential", "RunaiDataSource", "RunaiInference", "RunaiProject"]
+__all__ = [
+    "RunaiCredential",
+    "RunaiDataSource",
+    "RunaiInference",
+    "RunaiLookup",
+    "RunaiProject",
+]
 
 _PRISTINE_BATCH_SETITEMS = pickle._Pickler.__dict__["_batch_setitems"]
 
@@ -92,3 +99,24 @@ class RunaiInference(Resource, module="runai", name="Inference"):
         outputs = {"workloadId": None, "phase": None, "url": None}
         _unwrap_pickler()
         super().__init__(InferenceProvider(), name, {**props, **outputs}, opts)
+
+
+class RunaiLookup(Resource, module="runai", name="Lookup"):
+    """`pulumi-python:dynamic/runai:Lookup`: an existing asset, only read."""
+
+    assetId: pulumi.Output[str]
+    spec: pulumi.Output[dict[str, Any]]
+    clusterName: pulumi.Output[str]
+    secretName: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> None:
+        outputs = {
+            "assetId": None,
+            "spec": None,
+            "clusterName": None,
+            "secretName": None,
+        }
+        _unwrap_pickler()
+        super().__init__(LookupProvider(), name, {**props, **outputs}, opts)

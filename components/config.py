@@ -89,6 +89,7 @@ CAPABILITIES = (
 ).split()
 """The Linux capabilities the API's `security.capabilities` enum allows."""
 
+_UUID_PATTERN = r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MODEL_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?"
 _MODEL_ID = re.compile(rf"^(?:{_MODEL_PART}/)?{_MODEL_PART}$")
@@ -220,6 +221,7 @@ Count = Annotated[int, BeforeValidator(_not_bool)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Name = Annotated[str, Field(min_length=1)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+AssetScope = Literal["project", "department", "cluster", "tenant"]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 ConfigKey = Annotated[str, AfterValidator(_config_key)]
 ContainerPath = Annotated[str, AfterValidator(_absolute_path)]
@@ -477,9 +479,30 @@ class ModelStoreConfig(_ProjectAsset):
     )
     mount_path: ContainerPath = "/models"
     """Where the store is mounted; HF_HOME points here."""
+    existing: bool = False
+    """Use a PVC data source that exists in Run:ai, looked up by its Run:ai name
+    (`runaiName`, else `name`) among those the project sees: only read, never
+    changed or deleted. Its claim is mounted at `mountPath`."""
+    scope: AssetScope | None = None
+    """existing: only look in this scope (default: nearest to the project)."""
 
     @model_validator(mode="after")
     def _existing_needs_claim(self) -> ModelStoreConfig:
+        if self.existing:
+            given = self.model_fields_set & {
+                "size",
+                "storage_class",
+                "claim_name",
+                "existing_pvc",
+            }
+            if given:
+                names = ", ".join(sorted(to_camel(field) for field in given))
+                raise ValueError(
+                    f"an existing model store is looked up, not written: drop {names}"
+                )
+            return self
+        if self.scope is not None:
+            raise ValueError("scope only applies with existing: true")
         if self.existing_pvc and not self.claim_name:
             raise ValueError("existingPvc: true needs the claimName of that PVC")
         return self
@@ -491,8 +514,14 @@ class DataSourceConfig(_ProjectAsset):
 
     kind: Literal["nfs", "hostPath", "configMap", "secret", "s3"]
     """The data source kind; s3 cannot be mounted by inference and is refused."""
-    mount_path: ContainerPath
-    """Where the inference sees it."""
+    mount_path: ContainerPath | None = None
+    """Where the inference sees it (required unless existing)."""
+    existing: bool = False
+    """Use a data source of this kind that exists in Run:ai, looked up by its
+    Run:ai name (`runaiName`, else `name`) among those the project sees: only
+    read, never changed or deleted; its spec is copied into each inference."""
+    scope: AssetScope | None = None
+    """existing: only look in this scope (default: nearest to the project)."""
     server: str | None = None
     """nfs: the NFS server."""
     path: str | None = None
@@ -524,6 +553,26 @@ class DataSourceConfig(_ProjectAsset):
                 "kind s3: Run:ai does not support S3 data sources for inference; "
                 "copy the data into a PVC model store instead"
             )
+        if self.existing:
+            given = self.model_fields_set - {
+                "name",
+                "runai_name",
+                "project",
+                "kind",
+                "existing",
+                "scope",
+            }
+            if given:
+                names = ", ".join(sorted(to_camel(field) for field in given))
+                raise ValueError(
+                    "an existing data source is looked up and its spec copied: "
+                    f"drop {names}"
+                )
+            return self
+        if self.scope is not None:
+            raise ValueError("scope only applies with existing: true")
+        if self.mount_path is None:
+            needed = ("mount_path", *needed)
         missing = [to_camel(f) for f in needed if getattr(self, f) is None]
         if missing:
             raise ValueError(f"kind {self.kind} needs {', '.join(missing)}")
@@ -914,6 +963,12 @@ class InferenceConfig(_Model):
     """An environment of this stack to start from; fields set here override it."""
     compute: str | None = None
     """A compute resource of this stack to start from; fields set here override it."""
+    template: str | None = Field(default=None, min_length=1)
+    """A Run:ai workload template, by name, looked up when the program runs; Run:ai
+    fills what the inference leaves unset from it (its environment's image,
+    command and variables, its compute resource). Fields set here override."""
+    template_id: str | None = Field(default=None, pattern=_UUID_PATTERN)
+    """The same, by the template's id (a UUID), for a template found elsewhere."""
     server: Literal["vllm", "tgi"] = "vllm"
     """vLLM (port 8000) or TGI (port 80)."""
     hf_token: DnsLabel | None = Field(
@@ -1041,6 +1096,14 @@ class InferenceConfig(_Model):
         return value
 
     @model_validator(mode="after")
+    def _one_template(self) -> InferenceConfig:
+        if self.template is not None and self.template_id is not None:
+            raise ValueError(
+                "template and templateId both name a workload template: keep one"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _rollout_covers_initialization(self) -> InferenceConfig:
         rollout, initialization = self.rollout_timeout, self.initialization_timeout
         if rollout is not None and initialization and rollout < initialization:
@@ -1150,10 +1213,15 @@ class StackConfig(_Model):
     """The Run:ai projects the stack creates or uses."""
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Named server setups (server, image, command, args, env, endpoint,
-    tools, security) that inferences name in `environment` and override."""
+    tools, security) that inferences name in `environment` and override; or
+    `{existing: true, runaiName, scope}` to copy an environment that exists in
+    Run:ai (image, command, working directory, variables, security; its args
+    follow the model's) into each inference when the program runs."""
     compute_resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Named per-replica resources (gpu, cpu, memory, largeSharedMemory,
-    extendedResources) that inferences name in `compute` and override."""
+    extendedResources) that inferences name in `compute` and override; or
+    `{existing: true, runaiName, scope}` to copy a compute resource that
+    exists in Run:ai."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
     """HF tokens and registry logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)

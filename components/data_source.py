@@ -1,4 +1,5 @@
-"""The data source component: a PVC model store in the project."""
+"""The data source component: a model store or another data source, created
+in the project or looked up there."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from ._resources import RunaiDataSource
+from ._resources import RunaiDataSource, RunaiLookup
 from .project import Project, marked
 
 __all__ = ["DataSource", "DataSourceArgs"]
@@ -27,6 +28,10 @@ class DataSourceArgs:
     pinned_name: str | None = None
     kind: str = "pvc"
     spec: dict[str, Any] | None = None
+    existing: bool = False
+    """Look the data source up by `pinned_name` (in `scope`, else nearest to the
+    project) instead of creating it; it is only read, never changed or deleted."""
+    scope: str | None = None
 
 
 class DataSource(pulumi.ComponentResource):
@@ -36,6 +41,8 @@ class DataSource(pulumi.ComponentResource):
     claim_name: pulumi.Output[str]
     mount_path: str
     data_source_name: str
+    lookup: RunaiLookup | None = None
+    """Set when the data source exists and was only looked up."""
 
     def __init__(
         self,
@@ -45,6 +52,11 @@ class DataSource(pulumi.ComponentResource):
     ) -> None:
         super().__init__("runai-hf:index:DataSource", name, None, opts)
 
+        self.mount_path = args.mount_path
+        self.data_source_name = name
+        if args.existing:
+            self._look_up(name, args)
+            return
         props: dict[str, object] = {
             "logicalName": name,
             "name": args.pinned_name,
@@ -58,11 +70,26 @@ class DataSource(pulumi.ComponentResource):
             props.update(self._pvc(args))
         resource = RunaiDataSource(name, props, pulumi.ResourceOptions(parent=self))
 
-        self.mount_path = args.mount_path
-        self.data_source_name = name
         self.asset_id = resource.assetId
         self.claim_name = resource.claimName
         self.register_outputs({"assetId": self.asset_id, "claimName": self.claim_name})
+
+    def _look_up(self, name: str, args: DataSourceArgs) -> None:
+        props: dict[str, object] = {
+            "existing": True,
+            "kind": args.kind,
+            "name": args.pinned_name or name,
+            "projectId": args.project.project_id,
+        }
+        if args.scope:
+            props["scope"] = args.scope
+        lookup = RunaiLookup(name, props, pulumi.ResourceOptions(parent=self))
+        self.lookup = lookup
+        self.asset_id = lookup.assetId
+        self.claim_name = pulumi.Output.all(lookup.clusterName, lookup.spec).apply(
+            lambda found: str(found[0] or (found[1] or {}).get("claimName") or "")
+        )
+        self.register_outputs({"assetId": self.asset_id})
 
     @staticmethod
     def _pvc(args: DataSourceArgs) -> dict[str, object]:

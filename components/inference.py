@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
 
+from ._existing import (
+    compute_from_asset,
+    compute_set_in_stack,
+    environment_from_asset,
+    without_unset_environment,
+)
 from ._knative import KnativeInputs, render_service, service_name, service_url
 from ._resources import RunaiInference
 from ._serving import SpecInputs, build_spec, chat_curl
@@ -61,6 +67,12 @@ class HFInferenceArgs:
     )
     knative: KnativeDelivery | None = None
     """Set: deliver as a Knative Service instead of through the Run:ai API."""
+    environment_asset: pulumi.Output[dict[str, Any]] | None = None
+    """The spec of an existing Run:ai environment to copy unset fields from."""
+    compute_asset: pulumi.Output[dict[str, Any]] | None = None
+    """The spec of an existing Run:ai compute resource to copy requests from."""
+    template_id: pulumi.Input[str] | None = None
+    """A Run:ai workload template Run:ai merges under what the stack sets."""
 
 
 class HFInference(pulumi.ComponentResource):
@@ -92,7 +104,7 @@ class HFInference(pulumi.ComponentResource):
             return
         self.delivery = "runaiApi"
         settings = args.settings
-        spec = build_spec(settings, _spec_inputs(args))
+        spec = _with_assets(build_spec(settings, _spec_inputs(args)), args)
         props = {
             "logicalName": name,
             "name": settings.runai_name,
@@ -106,6 +118,7 @@ class HFInference(pulumi.ComponentResource):
             "model": settings.model,
             "server": settings.server,
             "spec": spec,
+            "templateId": args.template_id,
             "rollout": {
                 "timeoutSeconds": settings.effective_rollout_timeout,
                 "waitForQuota": settings.rollout_waits_for_quota,
@@ -232,3 +245,43 @@ def _spec_inputs(args: HFInferenceArgs) -> SpecInputs:
         stack_mark=stack_mark(),
         volumes=args.volumes,
     )
+
+
+_ENVIRONMENT_SPEC_KEYS = (
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "workingDir",
+    "security",
+    "environmentVariables",
+)
+
+
+def _with_assets(spec: dict[str, Any], args: HFInferenceArgs) -> dict[str, Any]:
+    """The spec with what existing assets or a template supply.
+
+    Only the fields an asset can decide become Outputs of its lookup, so a
+    preview still shows the rest of the spec as known.
+    """
+    settings = args.settings
+    if args.template_id is not None:
+        spec = without_unset_environment(spec, settings)
+        spec["compute"] = compute_set_in_stack(spec["compute"], settings)
+    if args.compute_asset is not None:
+        compute = spec["compute"]
+        spec["compute"] = args.compute_asset.apply(
+            lambda asset: compute_from_asset(compute, asset, settings)
+        )
+    if args.environment_asset is not None:
+        ours = pulumi.Output.from_input(spec)
+        merged = pulumi.Output.all(ours, args.environment_asset).apply(
+            lambda found: environment_from_asset(found[0], found[1], settings)
+        )
+        for key in _ENVIRONMENT_SPEC_KEYS:
+            spec[key] = merged.apply(_field(key))
+    return spec
+
+
+def _field(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda whole: whole.get(key)

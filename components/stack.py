@@ -7,7 +7,10 @@ from typing import Any
 
 import pulumi
 
+from ._existing import storage_from_asset
 from ._kube_objects import credential_secret, model_store_claim
+from ._presets import is_reference
+from ._resources import RunaiLookup
 from .config import CredentialConfig, DataSourceConfig, InferenceConfig, StackConfig
 from .credential import Credential, CredentialArgs
 from .data_source import DataSource, DataSourceArgs
@@ -62,6 +65,8 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                 claim_name=s.claim_name,
                 existing_pvc=s.existing_pvc,
                 pinned_name=s.runai_name,
+                existing=s.existing,
+                scope=s.scope,
             ),
         )
         for s in config.model_stores
@@ -69,9 +74,13 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
     }
     # Data sources become Run:ai assets (so they show in Run:ai); inferences
     # mount them inline through `spec.storage`.
-    for source in config.data_sources:
-        project = projects[config.project_of(source.project)]
-        _volume_source(source, project, credentials)
+    sources = {
+        source.name: _volume_source(
+            source, projects[config.project_of(source.project)], credentials
+        )
+        for source in config.data_sources
+    }
+    presets = _Presets(config, projects)
     kube = _KubeObjects(config, secret)
 
     inferences = []
@@ -101,7 +110,10 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                     ],
                     env_credentials=env_credentials,
                     gpu_memory_per_device=config.gpu_memory_of(settings),
-                    volumes=_attachments(settings, config, credentials),
+                    volumes=_attachments(settings, config, credentials, sources),
+                    environment_asset=presets.lookup("environment", settings),
+                    compute_asset=presets.lookup("compute", settings),
+                    template_id=presets.template_id(settings),
                 ),
             )
         )
@@ -250,6 +262,7 @@ _ASSET_KINDS = {
     "hostPath": "host-path",
     "configMap": "config-map",
     "secret": "secret",
+    "git": "git",
 }
 
 
@@ -288,11 +301,20 @@ def _volume_spec(
 def _volume_source(
     source: DataSourceConfig, project: Project, credentials: dict[str, Credential]
 ) -> DataSource:
+    if source.existing:
+        args = DataSourceArgs(
+            project=project,
+            kind=_ASSET_KINDS[source.kind],
+            existing=True,
+            pinned_name=source.runai_name or source.name,
+            scope=source.scope,
+        )
+        return DataSource(source.name, args)
     return DataSource(
         source.name,
         DataSourceArgs(
             project=project,
-            mount_path=source.mount_path,
+            mount_path=str(source.mount_path),
             kind=_ASSET_KINDS[source.kind],
             spec=_volume_spec(source, credentials, asset=True),
             pinned_name=source.runai_name,
@@ -301,12 +323,83 @@ def _volume_source(
 
 
 def _attachments(
-    settings: InferenceConfig, config: StackConfig, credentials: dict[str, Credential]
-) -> dict[str, list[dict[str, Any]]]:
+    settings: InferenceConfig,
+    config: StackConfig,
+    credentials: dict[str, Credential],
+    created: dict[str, DataSource],
+) -> dict[str, list[Any]]:
     sources = {d.name: d for d in config.data_sources}
-    mounts: dict[str, list[dict[str, Any]]] = {}
+    mounts: dict[str, list[Any]] = {}
     for name in settings.data_sources:
         source = sources[name]
-        entry = _volume_spec(source, credentials, asset=False)
+        lookup = created[name].lookup
+        entry: Any
+        if lookup is None:
+            entry = _volume_spec(source, credentials, asset=False)
+        else:
+            entry = _copied_mount(_ASSET_KINDS[source.kind], name, lookup)
         mounts.setdefault(_STORAGE_KEYS[source.kind], []).append(entry)
     return mounts
+
+
+def _copied_mount(kind: str, name: str, lookup: RunaiLookup) -> pulumi.Output[Any]:
+    """An existing data source's spec, as an inference mount, once it is read."""
+    found = pulumi.Output.all(
+        spec=lookup.spec, clusterName=lookup.clusterName, secretName=lookup.secretName
+    )
+    return found.apply(lambda outputs: storage_from_asset(kind, name, outputs))
+
+
+class _Presets:
+    """Lookups of the environments, compute resources and templates that exist
+    in Run:ai: one per asset and project, shared by the inferences naming it."""
+
+    def __init__(self, config: StackConfig, projects: dict[str, Project]) -> None:
+        self.config = config
+        self.projects = projects
+        self.found: dict[tuple[str, str, str], RunaiLookup] = {}
+
+    def lookup(
+        self, reference: str, settings: InferenceConfig
+    ) -> pulumi.Output[dict[str, Any]] | None:
+        """The spec of the existing environment or compute the inference names."""
+        section = {"environment": "environments", "compute": "compute_resources"}
+        name = getattr(settings, reference)
+        preset = getattr(self.config, section[reference]).get(name) if name else None
+        if preset is None or not is_reference(preset):
+            return None
+        runai_name = str(preset.get("runaiName") or name)
+        found = self._find(reference, runai_name, settings, scope=preset.get("scope"))
+        return found.spec
+
+    def template_id(self, settings: InferenceConfig) -> pulumi.Input[str] | None:
+        if settings.template is None:
+            return settings.template_id
+        return self._find("workload-template", settings.template, settings).assetId
+
+    def _find(
+        self,
+        kind: str,
+        runai_name: str,
+        settings: InferenceConfig,
+        *,
+        scope: str | None = None,
+    ) -> RunaiLookup:
+        project_name = self.config.project_of(settings.project)
+        key = (kind, runai_name, project_name)
+        if key not in self.found:
+            project = self.projects[project_name]
+            props: dict[str, Any] = {
+                "existing": True,
+                "kind": kind,
+                "name": runai_name,
+                "projectId": project.project_id,
+            }
+            if scope:
+                props["scope"] = scope
+            self.found[key] = RunaiLookup(
+                f"{kind}-{runai_name}-{project_name}",
+                props,
+                pulumi.ResourceOptions(parent=project),
+            )
+        return self.found[key]

@@ -9,6 +9,7 @@ older state still load.
 from .credential import CredentialProvider
 from .data_source import DataSourceProvider
 from .inference import INFERENCE_UPDATABLE_SPEC_FIELDS, InferenceProvider, merge_patch
+from .lookup import LookupProvider
 from .project import ProjectProvider
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "CredentialProvider",
     "DataSourceProvider",
     "InferenceProvider",
+    "LookupProvider",
     "ProjectProvider",
     "merge_patch",
 ]

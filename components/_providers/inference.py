@@ -136,15 +136,32 @@ class InferenceProvider(RunaiProvider):
     (a new revision); any other change replaces the workload.
     """
 
-    _replace_keys: ClassVar[list[str]] = ["project", "projectId", "clusterId"]
+    # A workload template is merged in once, at creation: another one means a
+    # new workload.
+    _replace_keys: ClassVar[list[str]] = [
+        "project",
+        "projectId",
+        "clusterId",
+        "templateId",
+    ]
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         props = auto_name(olds or {}, normalize(news))
+        if not props.get("templateId"):
+            props.pop("templateId", None)
         failures = required(props, "name", "projectId", "clusterId", "spec")
         failures += dns_failure(props, "name")
-        spec = props.get("spec") or {}
-        if not spec.get("image"):
-            failures.append(CheckFailure("spec.image", "the server image is required"))
+        # Fields an existing environment left undecided arrive as nulls.
+        spec = {k: v for k, v in (props.get("spec") or {}).items() if v is not None}
+        props["spec"] = spec
+        if not spec.get("image") and not props.get("templateId"):
+            failures.append(
+                CheckFailure(
+                    "spec.image",
+                    "the server image is required (or a workload template with "
+                    "an environment that has one)",
+                )
+            )
         timeout = (spec.get("servingConfiguration") or {}).get(
             "initializationTimeoutSeconds"
         )
@@ -164,6 +181,8 @@ class InferenceProvider(RunaiProvider):
             "clusterId": props["clusterId"],
             "spec": props["spec"],
         }
+        if props.get("templateId"):
+            body["templateId"] = props["templateId"]
         with self.client() as client:
             workload_id = client.post("/api/v1/workloads/inferences", body)[
                 "workloadId"

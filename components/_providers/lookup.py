@@ -1,0 +1,197 @@
+"""Assets another team owns, looked up by name: read every time, never written.
+
+An environment, a compute resource, a data source or a workload template that
+already exists in Run:ai is referenced by its name (and, optionally, its
+scope). The lookup is a resource of its own so that its findings reach the
+inferences through ordinary outputs: `diff` reads the asset again on every
+preview and update, so an edit made in Run:ai shows up as a change of this
+lookup, and from there as an update of every inference that copies from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    UpdateResult,
+)
+
+from .._values import normalize
+from ..errors import RunaiHFError
+from ._base import AssetProvider, changed, diff_result, required
+
+__all__ = ["COLLECTIONS", "LookupProvider"]
+
+logger = logging.getLogger("runai_hf")
+
+COLLECTIONS = {
+    "environment": "/api/v1/asset/environment",
+    "compute": "/api/v1/asset/compute",
+    "workload-template": "/api/v1/asset/workload-template",
+    "pvc": "/api/v1/asset/datasource/pvc",
+    "nfs": "/api/v1/asset/datasource/nfs",
+    "host-path": "/api/v1/asset/datasource/host-path",
+    "git": "/api/v1/asset/datasource/git",
+    "config-map": "/api/v1/asset/datasource/config-map",
+    "secret": "/api/v1/asset/datasource/secrets",
+}
+"""Where each kind of asset lives, by the kind name the stack uses."""
+
+SCOPES = ("project", "department", "cluster", "tenant")
+"""Nearest first: a project's own asset shadows a tenant-wide one of that name."""
+
+_IDENTITY = ["kind", "name", "scope", "projectId"]
+_CREDENTIAL_FIELDS = {"secret": "credentialAssetId", "git": "credentialId"}
+"""Data source kinds that name a credential, and the spec field naming it."""
+_WHAT = {
+    "environment": "environment",
+    "compute": "compute resource",
+    "workload-template": "workload template",
+}
+
+
+class LookupProvider(AssetProvider):
+    """Finds one asset by kind and name; its outputs are the asset's id and spec.
+
+    Inputs: `kind` (a key of COLLECTIONS), `name`, optionally `projectId` (the
+    asset must be visible to that project) and `scope` (only assets of that
+    scope). A secret data source also yields the Kubernetes secret name of the
+    credential it mounts, which is what an inference takes.
+    """
+
+    path = COLLECTIONS["environment"]
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        props = normalize(news)
+        failures = required(props, "kind", "name")
+        kind = props.get("kind")
+        if kind is not None and kind not in COLLECTIONS:
+            failures.append(
+                CheckFailure("kind", f"{kind!r} is not one of {', '.join(COLLECTIONS)}")
+            )
+        scope = props.get("scope")
+        if scope is not None and scope not in SCOPES:
+            failures.append(
+                CheckFailure("scope", f"{scope!r} is not one of {', '.join(SCOPES)}")
+            )
+        return CheckResult(props, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        asset = self._find(props)
+        return CreateResult(str(asset["meta"]["id"]), self._outputs(props, asset))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        asset = self._at(props).fetch(id_)
+        if asset is None:
+            return ReadResult(None, {})
+        inputs = {key: props[key] for key in (*_IDENTITY, "existing") if key in props}
+        return ReadResult(id_, self._outputs(inputs, asset), inputs)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = changed(olds, news, _IDENTITY)
+        if replaces:
+            return diff_result(replaces, replaces, delete_first=False)
+
+        # Read again: what someone changed in Run:ai is this lookup's change.
+        asset = self._at(news).fetch(id_)
+        if asset is None:
+            return diff_result(["name"], ["name"], delete_first=False)
+        fresh = self._outputs(news, asset)
+        moved = [k for k in ("spec", "secretName") if fresh.get(k) != olds.get(k)]
+        return diff_result(moved, [], delete_first=False)
+
+    def update(
+        self, id_: str, olds: dict[str, Any], news: dict[str, Any]
+    ) -> UpdateResult:
+        asset = self._at(news).fetch(id_)
+        if asset is None:
+            raise RunaiHFError(f"{self._label(news)} disappeared from Run:ai")
+        logger.info("%s: read again; it changed in Run:ai", self._label(news))
+        return UpdateResult(self._outputs(news, asset))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        logger.info("%s: not ours, left in place", self._label(props))
+
+    def _find(self, props: Mapping[str, Any]) -> Any:
+        """The asset of that name nearest to the project, or a clear error."""
+        kind = self._at(props)
+        query: dict[str, Any] = {"name": props["name"]}
+        project = str(props.get("projectId") or "")
+        if project.isdigit():
+            query["projectId"] = project
+        if props.get("scope"):
+            query["scope"] = props["scope"]
+        with kind.client() as client:
+            entries = client.get(kind.path, **query).get("entries") or []
+        found = [
+            entry
+            for entry in entries
+            if (entry.get("meta") or {}).get("name") == props["name"]
+        ]
+        if not found:
+            raise RunaiHFError(
+                f"{self._label(props)} does not exist in Run:ai (searched "
+                f"{kind.path} by name, {_where(props)}); create it there, or "
+                "define it in the stack instead of referencing it"
+            )
+        return min(found, key=_nearness)
+
+    def _outputs(
+        self, props: Mapping[str, Any], asset: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        outputs = dict(props)
+        outputs.update(
+            assetId=str(asset["meta"]["id"]),
+            spec=normalize(asset.get("spec") or {}),
+            clusterName=self.cluster_name(asset),
+        )
+        field = _CREDENTIAL_FIELDS.get(str(props.get("kind")))
+        credential_id = (asset.get("spec") or {}).get(field) if field else None
+        if credential_id:
+            outputs["secretName"] = self._credential_secret(asset, credential_id)
+        return outputs
+
+    def _credential_secret(self, asset: Mapping[str, Any], credential_id: str) -> str:
+        """The Kubernetes secret behind the credential a data source uses."""
+        # Credentials are read by id per kind; a secret volume mounts a generic
+        # secret as a rule, the other kinds are tried after it.
+        for kind in ("generic-secret", "password", "docker-registry"):
+            provider = self._at({"kind": "environment"})
+            provider.path = f"/api/v1/asset/credentials/{kind}"
+            credential = provider.fetch(str(credential_id))
+            if credential is not None and self.cluster_name(credential):
+                return str(self.cluster_name(credential))
+        raise RunaiHFError(
+            f"data source {asset['meta']['name']!r} uses credential "
+            f"{credential_id}, which has no Kubernetes secret in Run:ai"
+        )
+
+    def _at(self, props: Mapping[str, Any]) -> LookupProvider:
+        provider = LookupProvider()
+        provider._config = self._config
+        provider.path = COLLECTIONS[str(props.get("kind"))]
+        return provider
+
+    @staticmethod
+    def _label(props: Mapping[str, Any]) -> str:
+        kind = str(props.get("kind"))
+        return f"{_WHAT.get(kind, f'{kind} data source')} {props.get('name')!r}"
+
+
+def _where(props: Mapping[str, Any]) -> str:
+    project = str(props.get("projectId") or "")
+    scope = props.get("scope")
+    seen = f"visible to project {project}" if project.isdigit() else "in any project"
+    return f"{scope} scope, {seen}" if scope else seen
+
+
+def _nearness(asset: Mapping[str, Any]) -> int:
+    scope = (asset.get("meta") or {}).get("scope")
+    return SCOPES.index(scope) if scope in SCOPES else len(SCOPES)
