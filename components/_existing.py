@@ -22,6 +22,7 @@ __all__ = [
     "compute_set_in_stack",
     "environment_from_asset",
     "storage_from_asset",
+    "variables_from_asset",
     "without_unset_environment",
 ]
 
@@ -84,7 +85,8 @@ _STORAGE_FIELDS = {
 def environment_from_asset(
     spec: Mapping[str, Any], asset: Mapping[str, Any], settings: InferenceConfig
 ) -> dict[str, Any]:
-    """The spec with what the stack leaves unset taken from an environment."""
+    """The spec with what the stack leaves unset taken from an environment
+    (all but the variables: see `variables_from_asset`)."""
     chosen = settings.model_fields_set
     result = dict(spec)
     for key, field in _ENVIRONMENT_PLAIN.items():
@@ -97,13 +99,10 @@ def environment_from_asset(
         security = {k: asset[k] for k in _SECURITY_KEYS if asset.get(k) is not None}
         if security:
             result["security"] = security
-    result["environmentVariables"] = _variables(
-        asset, spec.get("environmentVariables") or []
-    )
     return result
 
 
-def _variables(
+def variables_from_asset(
     asset: Mapping[str, Any], ours: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The asset's variables under the inference's own (same name: ours win)."""

@@ -12,6 +12,7 @@ from ._existing import (
     compute_from_asset,
     compute_set_in_stack,
     environment_from_asset,
+    variables_from_asset,
     without_unset_environment,
 )
 from ._knative import KnativeInputs, render_service, service_name, service_url
@@ -254,7 +255,6 @@ _ENVIRONMENT_SPEC_KEYS = (
     "args",
     "workingDir",
     "security",
-    "environmentVariables",
 )
 
 
@@ -273,13 +273,20 @@ def _with_assets(spec: dict[str, Any], args: HFInferenceArgs) -> dict[str, Any]:
         spec["compute"] = args.compute_asset.apply(
             lambda asset: compute_from_asset(compute, asset, settings)
         )
-    if args.environment_asset is not None:
-        ours = pulumi.Output.from_input(spec)
-        merged = pulumi.Output.all(ours, args.environment_asset).apply(
-            lambda found: environment_from_asset(found[0], found[1], settings)
+    asset = args.environment_asset
+    if asset is not None:
+        # The plain fields wait only for the asset; the variables also for
+        # the secret names of new credentials.
+        plain = {key: spec.get(key) for key in _ENVIRONMENT_SPEC_KEYS}
+        decided = asset.apply(
+            lambda found: environment_from_asset(plain, found, settings)
         )
         for key in _ENVIRONMENT_SPEC_KEYS:
-            spec[key] = merged.apply(_field(key))
+            spec[key] = decided.apply(_field(key))
+        ours = pulumi.Output.from_input(spec.get("environmentVariables") or [])
+        spec["environmentVariables"] = pulumi.Output.all(ours, asset).apply(
+            lambda found: variables_from_asset(found[1], found[0])
+        )
     return spec
 
 

@@ -38,6 +38,7 @@ from ._placement import place_pending
 from ._records import Department, Inference, Json, Project, Revision
 from ._spec import schema_properties
 from ._state import Emulator
+from ._templates import with_template
 
 __all__ = ["ENDPOINTS", "UPDATABLE_SPEC_FIELDS", "merge_patch"]
 
@@ -59,14 +60,11 @@ def create_inference(call: Call) -> Reply:
     emulator, body = call.emulator, call.body
     emulator.check_cluster("clusterId", body["clusterId"])
     project = emulator.project_for("projectId", body["projectId"])
-    if body.get("templateId"):
-        raise bad_request(
-            "templateId: templates are not supported by the emulator; send the"
-            " whole spec instead"
-        )
     name = _workload_name(body)
     _check_unique(emulator, project, name=name, now=call.now)
     spec: Json = body.get("spec") or {}
+    if body.get("templateId"):
+        spec = with_template(emulator, str(body["templateId"]), spec, project)
     _check_spec(emulator, spec)
 
     department = emulator.store.get(Department, project.parent_id)

@@ -2,11 +2,12 @@
 
 The project only reads these (by name, then by id), so the emulator keeps them
 minimal: POST stores the spec as sent (nulls dropped), GET lists (with the
-usual asset filters, `name` among them) and reads one, DELETE removes one. PUT
-is not emulated. A workload template's `assets` name an environment, maybe a
-compute resource and data sources by id; each must exist (with that kind), and
-the template shows them as `{id, name}` references, as the document's
-`WorkloadTemplate` does.
+usual asset filters, `name` among them) and reads one, PUT replaces an
+environment's or compute resource's spec (so a test can edit what a stack only
+references), DELETE removes one. Templates take no PUT. A workload template's
+`assets` name an environment, maybe a compute resource and data sources by
+id; each must exist (with that kind), and the template shows them as
+`{id, name}` references, as the document's `WorkloadTemplate` does.
 """
 
 from __future__ import annotations
@@ -76,6 +77,17 @@ def _no_update(call: Call, asset: Asset) -> None:  # pragma: no cover - no PUT r
     raise ApiError(405, "updating this asset is not emulated")
 
 
+def _replace_spec(call: Call, asset: Asset) -> None:
+    """PUT of an environment or compute resource: a new name, description and
+    whole spec (the update request carries the full asset spec)."""
+    meta = call.body["meta"]
+    asset.meta = {**asset.meta, "name": meta["name"]}
+    if meta.get("description") is not None:
+        asset.meta["description"] = meta["description"]
+    spec = call.body.get("spec") or {}
+    asset.spec = {k: v for k, v in spec.items() if v is not None}
+
+
 def _unused(spec: Json, name: str) -> bool:
     return False
 
@@ -85,21 +97,24 @@ def _lookup(
     asset_kind: str,
     label: str,
     prepare: Callable[[Call, Json, str], Prepared],
+    update: Callable[[Call, Asset], None] = _no_update,
 ) -> Kind:
     return Kind(
         base=f"/api/v1/asset/{path}",
         asset_kind=asset_kind,
         label=label,
         prepare=prepare,
-        update=_no_update,
+        update=update,
         uses=_unused,
         deleted=_DELETED,
     )
 
 
 KINDS = (
-    _lookup("environment", "environment", "environment", _prepare_as_sent),
-    _lookup("compute", "compute", "compute resource", _prepare_as_sent),
+    _lookup(
+        "environment", "environment", "environment", _prepare_as_sent, _replace_spec
+    ),
+    _lookup("compute", "compute", "compute resource", _prepare_as_sent, _replace_spec),
     _lookup(
         "workload-template",
         "workload-template",
@@ -112,5 +127,5 @@ ENDPOINTS = [
     endpoint
     for kind in KINDS
     for endpoint in kind_endpoints(kind)
-    if endpoint.method != "PUT"
+    if endpoint.method != "PUT" or kind.update is not _no_update
 ]

@@ -137,6 +137,8 @@ def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
                 priority=f"{spec.get('priorityClass')} ({spec.get('preemptibility')})",
                 access=(spec.get("servingPort") or {}).get("authorizationType", "-"),
             )
+        elif registration.inputs.get("existing") is True and "kind" in inputs:
+            row["model"] = _reference(registration)
         elif "quotas" in inputs:
             row["gpus"] = ", ".join(
                 f"{quota.get('gpu')} on {quota.get('nodePool')}"
@@ -144,6 +146,14 @@ def plan_rows(registrations: list[Registration]) -> list[dict[str, str]]:
             )
         rows.append({key: str(value) for key, value in row.items()})
     return rows
+
+
+def _reference(registration: Registration) -> str:
+    """What an `existing: true` reference names, and whether it was read."""
+    inputs = registration.inputs
+    found = registration.id is not None
+    state = "found in Run:ai" if found else "unresolved (--online reads it)"
+    return f"existing {inputs['kind']} {inputs.get('name')!r}: {state}"
 
 
 def _knative_row(manifest: dict[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from test_emulator import SPEED, Seen, _client, _login, _project, _secret
 
-from emulator import EmulatorServer, serve_in_background
+from emulator import EmulatorServer, serve_in_background, validate_response
 from emulator._app import ASSET_KIND_ENDPOINTS
 
 DATASOURCE = "/api/v1/asset/datasource"
@@ -257,8 +257,15 @@ def test_lookup_assets_are_found_by_name(api: httpx.Client, project_id: str) -> 
         "compute": {"id": ids["compute"], "name": "one-gpu"},
         "datasources": [{"id": ids["nfs"], "name": "template-nfs", "kind": "nfs"}],
     }
-    put = api.put(f"/api/v1/asset/environment/{ids['environment']}", json={})
+    put = api.put(f"/api/v1/asset/workload-template/{ids['workload-template']}")
     assert put.status_code == 405, put.text
+    edited = api.put(
+        f"/api/v1/asset/environment/{ids['environment']}",
+        json={"meta": {"name": "vllm"}, "spec": {"image": "vllm/vllm-openai:v0.11.0"}},
+    )
+    assert edited.status_code == 202, edited.text
+    validate_response("PUT", "/api/v1/asset/environment/{AssetId}", 202, edited.json())
+    assert edited.json()["spec"]["image"] == "vllm/vllm-openai:v0.11.0"
     for kind in ("workload-template", "environment", "compute"):
         item = f"/api/v1/asset/{kind}/{ids[kind]}"
         assert api.delete(item).status_code == 202
@@ -359,6 +366,9 @@ def test_every_asset_kind_route_is_served_per_the_spec(
             base = f"/api/v1/asset/{kind}"
             api.get(base)
             api.get(f"{base}/{ids[kind]}")
+            if kind != "workload-template":
+                edit = {"meta": {"name": f"edited-{kind}"}, "spec": {}}
+                api.put(f"{base}/{ids[kind]}", json=edit)
             api.delete(f"{base}/{ids[kind]}")
         api.delete(f"{DATASOURCE}/nfs/{ids['nfs']}")
     implemented = {(e.method, e.template) for e in ASSET_KIND_ENDPOINTS}

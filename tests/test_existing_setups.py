@@ -1,0 +1,524 @@
+"""Environments, compute resources, data sources and templates that exist in Run:ai.
+
+A stack references them by name; the program reads them (never writes) and
+copies what the inference needs inline. These tests run the whole program
+through the engine simulation against an emulator of their own, so the
+tenant-wide assets they make are seen by no other test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_engine import inferences_with, local_stack
+
+from components._client import ConnectionSettings, RunaiClient
+from components._existing import (
+    compute_from_asset,
+    environment_from_asset,
+    variables_from_asset,
+)
+from components._providers._base import RunaiProvider
+from components.config import InferenceConfig, StackConfig
+from components.errors import ConfigError
+from conftest import PROJECT_DIR
+from emulator import serve_in_background
+from preflight._stackfile import StackFile
+from preflight.engine import EngineError, SimulatedEngine
+
+ENV_IMAGE = "registry.example.com/team/vllm:0.10.1-patched"
+PRESETS = {
+    "environments": {"shared": {"existing": True, "runaiName": "team-vllm"}},
+    "computeResources": {"small": {"existing": True, "runaiName": "team-small"}},
+}
+
+
+@pytest.fixture(scope="module")
+def own_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    database = tmp_path_factory.mktemp("existing") / "runai.db"
+    with serve_in_background(database, speed=200.0) as handle:
+        yield handle
+
+
+@pytest.fixture
+def connection(own_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for variable in ("RUNAI_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(RunaiProvider, "poll_initial", 0.02)
+    return {
+        "runai:url": own_emulator.base_url,
+        "runai:clientId": own_emulator.client_id,
+        "runai:clientSecret": own_emulator.client_secret,
+        "runai:clusterId": own_emulator.cluster_id,
+    }
+
+
+@pytest.fixture
+def client(connection: dict[str, str]) -> Iterator[RunaiClient]:
+    with RunaiClient(ConnectionSettings.resolve(connection)) as api:
+        yield api
+
+
+@pytest.fixture
+def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
+    """What another team made, tenant-wide: an environment, a compute resource,
+    an NFS data source and a workload template over the first two."""
+    tenant = {"scope": "tenant"}
+    environment = client.post(
+        "/api/v1/asset/environment",
+        {
+            "meta": {"name": "team-vllm", **tenant},
+            "spec": {
+                "image": ENV_IMAGE,
+                "imagePullPolicy": "Always",
+                "args": "--max-model-len 4096",
+                "environmentVariables": [
+                    {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}
+                ],
+            },
+        },
+    )
+    compute = client.post(
+        "/api/v1/asset/compute",
+        {
+            "meta": {"name": "team-small", **tenant},
+            "spec": {
+                "gpuDevicesRequest": 1,
+                "gpuRequestType": "portion",
+                "gpuPortionRequest": 0.25,
+                "cpuCoreRequest": 2,
+                "cpuMemoryRequest": "8G",
+            },
+        },
+    )
+    nfs = client.post(
+        "/api/v1/asset/datasource/nfs",
+        {
+            "meta": {"name": "team-datasets", **tenant},
+            "spec": {
+                "server": "nfs.team.internal",
+                "path": "/export/datasets",
+                "mountPath": "/datasets",
+                "readOnly": True,
+            },
+        },
+    )
+    ids = {
+        "environment": environment["meta"]["id"],
+        "compute": compute["meta"]["id"],
+        "nfs": nfs["meta"]["id"],
+    }
+    template = client.post(
+        "/api/v1/asset/workload-template",
+        {
+            "meta": {"name": "team-serving", **tenant},
+            "spec": {
+                "assets": {"environment": ids["environment"], "compute": ids["compute"]}
+            },
+        },
+    )
+    ids["template"] = template["meta"]["id"]
+    yield ids
+    client.delete(f"/api/v1/asset/workload-template/{ids['template']}")
+    for kind, path in (
+        ("environment", "environment"),
+        ("compute", "compute"),
+        ("nfs", "datasource/nfs"),
+    ):
+        client.delete(f"/api/v1/asset/{path}/{ids[kind]}")
+
+
+def stack_with(connection: dict[str, str], project: str, **values: Any) -> StackFile:
+    quotas = [{"nodePool": "default", "gpu": 1}]
+    return local_stack(
+        connection, projects=[{"name": project, "quotas": quotas}], **values
+    )
+
+
+def engine(stack_file: StackFile, state: Path) -> SimulatedEngine:
+    return SimulatedEngine(
+        program_dir=PROJECT_DIR,
+        stack_file=stack_file,
+        state_path=state,
+        report=lambda _line: None,
+    )
+
+
+def served_spec(client: RunaiClient, summary: Any) -> dict[str, Any]:
+    workload_id = summary.exports["inferences"]["chat-qwen"]["workloadId"]
+    spec: dict[str, Any] = client.get(f"/api/v1/workloads/inferences/{workload_id}")[
+        "spec"
+    ]
+    return spec
+
+
+def test_existing_environment_compute_and_data_source_are_copied_in(
+    connection: dict[str, str],
+    client: RunaiClient,
+    team_assets: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    stack = stack_with(
+        connection,
+        "existing-a",
+        **PRESETS,
+        dataSources=[
+            {
+                "name": "datasets",
+                "kind": "nfs",
+                "existing": True,
+                "runaiName": "team-datasets",
+            }
+        ],
+        inferences=inferences_with(
+            {"environment": "shared", "compute": "small", "dataSources": ["datasets"]}
+        ),
+    )
+    state = tmp_path / "state.json"
+
+    first = engine(stack, state).up()
+    spec = served_spec(client, first)
+    again = engine(stack, state).up()
+
+    assert spec["image"] == ENV_IMAGE and spec["imagePullPolicy"] == "Always"
+    assert spec["args"].startswith("Qwen/Qwen2.5-0.5B-Instruct --host 0.0.0.0")
+    assert spec["args"].endswith("--max-model-len 4096")
+    names = [variable["name"] for variable in spec["environmentVariables"]]
+    assert names[0] == "VLLM_LOGGING_LEVEL" and "HF_TOKEN" in names
+    # The stack's gpu portion (0.5) overrides the asset's 0.25; CPU and memory
+    # come from the asset.
+    assert spec["compute"]["gpuPortionRequest"] == 0.5
+    assert spec["compute"]["cpuCoreRequest"] == 2
+    assert spec["compute"]["cpuMemoryRequest"] == "8G"
+    assert spec["storage"]["nfs"] == [
+        {
+            "name": "datasets",
+            "server": "nfs.team.internal",
+            "path": "/export/datasets",
+            "mountPath": "/datasets",
+            "readOnly": True,
+        }
+    ]
+    assert not again.changed
+
+
+def test_an_edit_in_run_ai_reaches_the_inference_and_destroy_leaves_assets(
+    connection: dict[str, str],
+    client: RunaiClient,
+    team_assets: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    stack = stack_with(
+        connection,
+        "existing-b",
+        **PRESETS,
+        inferences=inferences_with({"environment": "shared", "compute": "small"}),
+    )
+    state = tmp_path / "state.json"
+    first = engine(stack, state).up()
+    workload_id = first.exports["inferences"]["chat-qwen"]["workloadId"]
+
+    edited = {
+        "meta": {"name": "team-vllm"},
+        "spec": {"image": f"{ENV_IMAGE}-2", "args": "--max-model-len 8192"},
+    }
+    client.put(f"/api/v1/asset/environment/{team_assets['environment']}", edited)
+    second = engine(stack, state).up()
+    spec = served_spec(client, second)
+    gone = engine(stack, state).destroy()
+
+    assert second.exports["inferences"]["chat-qwen"]["workloadId"] == workload_id
+    assert any("Inference chat-qwen" in line for line in second.updated)
+    assert spec["image"] == f"{ENV_IMAGE}-2"
+    assert spec["args"].endswith("--max-model-len 8192")
+    assert gone.deleted
+    for kind in ("environment", "compute"):
+        asset = client.get(f"/api/v1/asset/{kind}/{team_assets[kind]}")
+        assert asset["meta"]["id"] == team_assets[kind]
+
+
+def test_a_missing_environment_fails_naming_what_was_searched(
+    connection: dict[str, str], tmp_path: Path
+) -> None:
+    stack = stack_with(
+        connection,
+        "existing-c",
+        environments={"shared": {"existing": True, "runaiName": "nobody-made-this"}},
+        inferences=inferences_with({"environment": "shared"}),
+    )
+
+    with pytest.raises(EngineError) as failure:
+        engine(stack, tmp_path / "state.json").up()
+
+    message = str(failure.value)
+    assert "environment 'nobody-made-this' does not exist in Run:ai" in message
+    assert "searched /api/v1/asset/environment by name, visible to project" in message
+
+
+def test_a_workload_template_fills_what_the_stack_leaves_unset(
+    connection: dict[str, str],
+    client: RunaiClient,
+    team_assets: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    stack = stack_with(
+        connection,
+        "existing-d",
+        inferences=inferences_with({"template": "team-serving"}),
+    )
+    state = tmp_path / "state.json"
+
+    summary = engine(stack, state).up()
+    spec = served_spec(client, summary)
+    engine(stack, state).destroy()
+
+    # No image in the stack: the template's environment supplies it; the
+    # stack's gpu portion wins over the template's compute resource.
+    assert spec["image"] == ENV_IMAGE
+    assert spec["compute"]["gpuPortionRequest"] == 0.5
+    assert spec["compute"]["cpuCoreRequest"] == 2
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in spec["args"]
+
+
+# -- the copy rules, without a control plane ------------------------------------
+
+
+def inference(**values: Any) -> InferenceConfig:
+    return InferenceConfig.model_validate({"name": "x", "model": "org/m", **values})
+
+
+def test_what_the_stack_sets_wins_over_the_environment() -> None:
+    settings = inference(image="mine:1", env=[{"name": "LOG", "value": "info"}])
+    ours = {
+        "image": "mine:1",
+        "args": "org/m --port 8000",
+        "environmentVariables": [{"name": "LOG", "value": "info"}],
+    }
+    asset = {
+        "image": "theirs:2",
+        "command": "serve",
+        "args": "--fast",
+        "runAsUid": 1000,
+        "uidGidSource": "custom",
+        "environmentVariables": [
+            {"name": "LOG", "value": "debug"},
+            {"name": "EXTRA", "value": "1"},
+        ],
+    }
+
+    merged = environment_from_asset(ours, asset, settings)
+    variables = variables_from_asset(asset, ours["environmentVariables"])
+
+    assert merged["image"] == "mine:1" and merged["command"] == "serve"
+    assert merged["args"] == "org/m --port 8000 --fast"
+    assert merged["security"] == {"runAsUid": 1000, "uidGidSource": "custom"}
+    assert variables == [
+        {"name": "EXTRA", "value": "1"},
+        {"name": "LOG", "value": "info"},
+    ]
+
+
+def test_a_credential_variable_of_an_environment_is_refused_with_the_fix() -> None:
+    asset = {
+        "environmentVariables": [
+            {"name": "API_KEY", "credential": {"assetId": "a1", "key": "k"}}
+        ]
+    }
+
+    with pytest.raises(Exception, match="API_KEY.*env: \\[\\{name: API_KEY"):
+        variables_from_asset(asset, [])
+
+
+def test_compute_memory_request_replaces_the_asset_portion() -> None:
+    settings = inference(server="tgi", gpu={"memory": "20Gi"})
+    ours = {
+        "gpuDevicesRequest": 1,
+        "gpuRequestType": "memory",
+        "gpuMemoryRequest": "20Gi",
+        "largeShmRequest": True,
+    }
+    asset = {
+        "gpuDevicesRequest": 2,
+        "gpuRequestType": "portion",
+        "gpuPortionRequest": 0.5,
+        "cpuCoreRequest": 4,
+    }
+
+    merged = compute_from_asset(ours, asset, settings)
+
+    assert merged == {
+        "gpuDevicesRequest": 2,
+        "gpuRequestType": "memory",
+        "gpuMemoryRequest": "20Gi",
+        "cpuCoreRequest": 4,
+        "largeShmRequest": True,
+    }
+
+
+# -- config errors ---------------------------------------------------------------
+
+
+def config_problems(**values: Any) -> str:
+    base: dict[str, Any] = {
+        "environment": "dev",
+        "connection": {
+            "url": "http://127.0.0.1:1",
+            "clientId": "c",
+            "clusterId": "4ebb4567-6dc7-53ea-b9cd-401715881a88",
+        },
+        "projects": [{"name": "p", "quotas": [{"gpu": 1}]}],
+        "inferences": [{"name": "chat", "model": "org/m"}],
+    }
+    with pytest.raises(ConfigError) as failure:
+        StackConfig.from_values({**base, **values})
+    return str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {
+                "environments": {"shared": {"existing": True, "image": "x:1"}},
+                "inferences": [
+                    {"name": "chat", "model": "org/m", "environment": "shared"}
+                ],
+            },
+            "runai-hf:environments.shared: an environment that exists in Run:ai is "
+            "looked up, not defined here: drop image",
+        ),
+        (
+            {"computeResources": {"small": {"existing": True, "scope": "galaxy"}}},
+            "runai-hf:computeResources.small.scope: 'galaxy' is not a scope",
+        ),
+        (
+            {
+                "dataSources": [
+                    {
+                        "name": "d",
+                        "kind": "nfs",
+                        "existing": True,
+                        "server": "nfs.local",
+                    }
+                ]
+            },
+            "an existing data source is looked up and its spec copied: drop server",
+        ),
+        (
+            {
+                "dataSources": [
+                    {"name": "d", "kind": "nfs", "server": "s", "path": "/e"}
+                ]
+            },
+            "kind nfs needs mountPath",
+        ),
+        (
+            {
+                "inferences": [
+                    {
+                        "name": "chat",
+                        "model": "org/m",
+                        "template": "t",
+                        "templateId": "4ebb4567-6dc7-53ea-b9cd-401715881a88",
+                    }
+                ]
+            },
+            "template and templateId both name a workload template: keep one",
+        ),
+        (
+            {
+                "environments": {"shared": {"existing": True}},
+                "inferences": [
+                    {
+                        "name": "chat",
+                        "model": "org/m",
+                        "environment": "shared",
+                        "delivery": "knative",
+                        "endpoint": {"access": "public"},
+                    }
+                ],
+            },
+            "runai-hf:inferences[0].environment: 'shared' references a Run:ai asset",
+        ),
+    ],
+)
+def test_reference_mistakes_are_named(values: dict[str, Any], expected: str) -> None:
+    assert expected in config_problems(**values)
+
+
+def test_offline_preflight_shows_references_unresolved(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from preflight.__main__ import main
+
+    path = PROJECT_DIR / "stacks" / "Pulumi.scratch-refs.yaml"
+    document = json.loads(json.dumps(_local_document()))
+    document["config"]["runai-hf:environments"] = PRESETS["environments"]
+    document["config"]["runai-hf:inferences"][0]["environment"] = "shared"
+    import yaml
+
+    path.write_text(yaml.safe_dump(document))
+    try:
+        status = main(["--stack", "scratch-refs", "--json"])
+    finally:
+        path.unlink()
+
+    plan = json.loads(capsys.readouterr().out)
+    inference = next(r for r in plan["resources"] if r["type"].endswith(":Inference"))
+    lookup = next(r for r in plan["resources"] if r["type"].endswith("runai:Lookup"))
+    assert status == 0
+    assert inference["inputs"]["spec"]["image"] == "(known after apply)"
+    assert inference["inputs"]["spec"]["compute"]["gpuPortionRequest"] == 0.5
+    assert lookup["inputs"]["name"] == "team-vllm"
+
+
+def _local_document() -> dict[str, Any]:
+    import yaml
+
+    loaded: dict[str, Any] = yaml.safe_load(
+        (PROJECT_DIR / "stacks" / "Pulumi.local.yaml").read_text()
+    )
+    return loaded
+
+
+def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
+    capsys: pytest.CaptureFixture[str],
+    connection: dict[str, str],
+    team_assets: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    from preflight.__main__ import main
+
+    path = PROJECT_DIR / "stacks" / "Pulumi.scratch-online-refs.yaml"
+    document = _local_document()
+    config = document["config"]
+    config.update(
+        {
+            "runai:url": connection["runai:url"],
+            "runai:clusterId": connection["runai:clusterId"],
+            "runai-hf:environments": PRESETS["environments"],
+        }
+    )
+    config["runai-hf:inferences"][0]["environment"] = "shared"
+    monkeypatch.setenv("RUNAI_CLIENT_SECRET", connection["runai:clientSecret"])
+    try:
+        path.write_text(yaml.safe_dump(document))
+        found = main(["--stack", "scratch-online-refs", "--json", "--online"])
+        plan = json.loads(capsys.readouterr().out)
+        config["runai-hf:environments"]["shared"]["runaiName"] = "not-there"
+        path.write_text(yaml.safe_dump(document))
+        missing = main(["--stack", "scratch-online-refs", "--online"])
+        err = capsys.readouterr().err
+    finally:
+        path.unlink(missing_ok=True)
+
+    inference = next(r for r in plan["resources"] if r["type"].endswith(":Inference"))
+    assert found == 0 and inference["inputs"]["spec"]["image"] == ENV_IMAGE
+    assert missing == 1
+    assert "environment 'not-there' does not exist in Run:ai" in err
