@@ -65,6 +65,8 @@ def _component_names(registrations: Iterable[Registration]) -> dict[str, str]:
 
 def _gpus(spec: dict[str, Any]) -> str:
     compute = spec.get("compute") or {}
+    if not isinstance(compute, dict):
+        return str(compute)  # from an existing compute resource, not read yet
     if compute.get("gpuRequestType") == "portion":
         return f"{compute.get('gpuPortionRequest')} of 1"
     if compute.get("gpuRequestType") == "memory":

@@ -107,10 +107,23 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
             },
         },
     )
+    weights = client.post(
+        "/api/v1/asset/datasource/pvc",
+        {
+            "meta": {"name": "team-weights", **tenant},
+            "spec": {
+                "path": "/weights",
+                "existingPvc": False,
+                "claimInfo": {"size": "100Gi"},
+            },
+        },
+    )
     ids = {
         "environment": environment["meta"]["id"],
         "compute": compute["meta"]["id"],
         "nfs": nfs["meta"]["id"],
+        "pvc": weights["meta"]["id"],
+        "pvc-claim": weights["clusterInfo"]["resources"][0]["name"],
     }
     template = client.post(
         "/api/v1/asset/workload-template",
@@ -128,6 +141,7 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
         ("environment", "environment"),
         ("compute", "compute"),
         ("nfs", "datasource/nfs"),
+        ("pvc", "datasource/pvc"),
     ):
         client.delete(f"/api/v1/asset/{path}/{ids[kind]}")
 
@@ -166,6 +180,9 @@ def test_existing_environment_compute_and_data_source_are_copied_in(
         connection,
         "existing-a",
         **PRESETS,
+        modelStores=[
+            {"name": "weights", "existing": True, "runaiName": "team-weights"}
+        ],
         dataSources=[
             {
                 "name": "datasets",
@@ -203,7 +220,23 @@ def test_existing_environment_compute_and_data_source_are_copied_in(
             "readOnly": True,
         }
     ]
+    assert spec["storage"]["pvc"] == [
+        {
+            "name": "model-store",
+            "claimName": team_assets["pvc-claim"],
+            "existingPvc": True,
+            "readOnly": False,
+            "path": "/models",
+        }
+    ]
     assert not again.changed
+
+    gone = engine(stack, state).destroy()
+    for path in ("datasource/pvc", "datasource/nfs"):
+        kind = path.rsplit("/", 1)[-1]
+        found = client.get(f"/api/v1/asset/{path}/{team_assets[kind]}")
+        assert found["meta"]["id"] == team_assets[kind]
+    assert gone.deleted
 
 
 def test_an_edit_in_run_ai_reaches_the_inference_and_destroy_leaves_assets(
