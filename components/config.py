@@ -401,20 +401,25 @@ class _ProjectAsset(_Model):
 
 
 class CredentialConfig(_ProjectAsset):
-    """A project credential: the Hugging Face token, or a Docker registry login."""
+    """A project credential: the Hugging Face token, a Docker registry login, or
+    a user and password (for a private Git repository)."""
 
-    kind: Literal["huggingFace", "dockerRegistry"] = "huggingFace"
-    """huggingFace: a generic secret holding HF_TOKEN; dockerRegistry: a login."""
+    kind: Literal["huggingFace", "dockerRegistry", "password"] = "huggingFace"
+    """huggingFace: a generic secret holding HF_TOKEN; dockerRegistry: a login;
+    password: a user and password, such as a Git repository's."""
     token_key: ConfigKey | None = Field(
         default=None,
         description="huggingFace: the secret config key holding the token "
         "(default hfToken).",
     )
     url: str | None = Field(default=None, description="dockerRegistry: registry URL.")
-    user: str | None = Field(default=None, description="dockerRegistry: user name.")
+    user: str | None = Field(
+        default=None, description="dockerRegistry and password: user name."
+    )
     password_key: ConfigKey | None = Field(
         default=None,
-        description="dockerRegistry: the secret config key holding the password.",
+        description="dockerRegistry and password: the secret config key holding "
+        "the password.",
     )
     existing: bool = False
     """Use a credential that already exists in the project, looked up by its
@@ -434,33 +439,53 @@ class CredentialConfig(_ProjectAsset):
                     f"{', '.join(given)}"
                 )
             return self
-        registry = ("url", "user", "password_key")
-        given = [field for field in registry if getattr(self, field) is not None]
-        if self.kind == "huggingFace" and given:
-            names = ", ".join(to_camel(field) for field in given)
+        takes = _CREDENTIAL_FIELDS[self.kind]
+        needs = tuple(f for f in takes if f != "token_key")
+        stray = [
+            to_camel(f)
+            for f in ("token_key", "url", "user", "password_key")
+            if f not in takes and getattr(self, f) is not None
+        ]
+        missing = [to_camel(f) for f in needs if getattr(self, f) is None]
+        if self.kind == "huggingFace" and stray:
+            owners = [
+                kind
+                for kind, fields in _CREDENTIAL_FIELDS.items()
+                if any(to_camel(f) in stray for f in fields)
+            ]
             raise ValueError(
-                f"{names} belong to kind dockerRegistry; a huggingFace credential "
-                "takes only tokenKey"
+                f"{', '.join(stray)} belong to kind {' or '.join(owners)}; "
+                "a huggingFace credential takes only tokenKey"
             )
-        if self.kind == "dockerRegistry":
-            missing = [to_camel(f) for f in registry if getattr(self, f) is None]
-            if missing or self.token_key is not None:
-                raise ValueError(
-                    "a dockerRegistry credential needs url, user and passwordKey "
-                    f"(missing: {', '.join(missing) or 'none'}) and takes no tokenKey"
-                )
+        if missing or stray:
+            names = [to_camel(f) for f in needs]
+            wanted = ", ".join(names[:-1]) + " and " + names[-1]
+            parts = [f"needs {wanted}"]
+            if missing:
+                parts[0] += f" (missing: {', '.join(missing)})"
+            if stray:
+                parts.append(f"takes no {', '.join(stray)}")
+            raise ValueError(f"a {self.kind} credential " + " and ".join(parts))
         return self
 
     @property
     def secret_key(self) -> str:
         """The top-level config key that holds this credential's secret."""
-        if self.kind == "dockerRegistry":
+        if self.kind in ("dockerRegistry", "password"):
             return str(self.password_key)
         return self.token_key or "hfToken"
 
     @property
     def registry_url(self) -> str | None:
         return normalize_registry_url(self.url) if self.url else None
+
+
+_CREDENTIAL_FIELDS = {
+    "huggingFace": ("token_key",),
+    "dockerRegistry": ("url", "user", "password_key"),
+    "password": ("user", "password_key"),
+}
+"""The settings each credential kind takes (all but tokenKey are required)."""
 
 
 class ModelStoreConfig(_ProjectAsset):
@@ -1355,7 +1380,7 @@ def _secret_keys_named(values: Mapping[str, Any]) -> set[str]:
     for credential in credentials if isinstance(credentials, list) else []:
         if not isinstance(credential, dict):
             continue
-        if credential.get("kind") == "dockerRegistry":
+        if credential.get("kind") in ("dockerRegistry", "password"):
             key = credential.get("passwordKey")
         else:
             key = credential.get("tokenKey") or "hfToken"

@@ -9,7 +9,7 @@ import pulumi
 
 from ._kube_objects import credential_secret, model_store_claim
 from .config import CredentialConfig, DataSourceConfig, InferenceConfig, StackConfig
-from .credential import Credential, CredentialArgs
+from .credential import Credential, CredentialArgs, CredentialKind
 from .data_source import DataSource, DataSourceArgs
 from .inference import HFInference, HFInferenceArgs, KnativeDelivery
 from .project import Project, ProjectArgs
@@ -187,21 +187,21 @@ class _KubeObjects:
 def _credential(
     settings: CredentialConfig, project: Project, secret: SecretReader
 ) -> Credential:
-    kind = "docker-registry" if settings.kind == "dockerRegistry" else "generic-secret"
+    kind = _CREDENTIAL_KINDS[settings.kind]
     if settings.existing:
         args = CredentialArgs(
             project=project,
             value="",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             existing=True,
             pinned_name=settings.runai_name or settings.name,
         )
         return Credential(settings.name, args)
-    if settings.kind == "dockerRegistry":
+    if settings.kind in ("dockerRegistry", "password"):
         args = CredentialArgs(
             project=project,
             value=secret(settings.secret_key),
-            kind="docker-registry",
+            kind=kind,
             url=settings.registry_url,
             user=settings.user,
             pinned_name=settings.runai_name,
@@ -213,6 +213,13 @@ def _credential(
             pinned_name=settings.runai_name,
         )
     return Credential(settings.name, args)
+
+
+_CREDENTIAL_KINDS: dict[str, CredentialKind] = {
+    "huggingFace": "generic-secret",
+    "dockerRegistry": "docker-registry",
+    "password": "password",
+}
 
 
 def _exports(
