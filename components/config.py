@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -511,13 +512,13 @@ class ModelStoreConfig(_ProjectAsset):
 
 
 class DataSourceConfig(_ProjectAsset):
-    """Another data source an inference mounts: NFS, a host path, a ConfigMap or
-    a Secret volume (a credential's Kubernetes secret)."""
+    """Another data source an inference mounts: NFS, a host path, a ConfigMap, a
+    Secret volume (a credential's Kubernetes secret) or a Git repository."""
 
-    kind: Literal["nfs", "hostPath", "configMap", "secret", "s3"]
+    kind: Literal["nfs", "hostPath", "configMap", "secret", "git", "s3"]
     """The data source kind; s3 cannot be mounted by inference and is refused."""
     mount_path: ContainerPath
-    """Where the inference sees it."""
+    """Where the inference sees it (for git, the repository's checkout)."""
     server: str | None = None
     """nfs: the NFS server."""
     path: str | None = None
@@ -533,7 +534,56 @@ class DataSourceConfig(_ProjectAsset):
     default_mode: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
     """configMap and secret: file mode, such as 0644."""
     credential: DnsLabel | None = None
-    """secret: the credential of this stack whose Kubernetes secret is mounted."""
+    """secret: the credential of this stack whose Kubernetes secret is mounted;
+    git: the password credential of this stack for a private repository."""
+    repository: str | None = Field(default=None, validate_default=True)
+    """git: the repository URL, such as https://github.com/org/repo.git."""
+    branch: Name | None = None
+    """git: the branch to check out."""
+    revision: Name | None = None
+    """git: a specific revision (commit) to check out."""
+
+    @field_validator("path")
+    @classmethod
+    def _git_mounts_at_mount_path(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        if value is not None and info.data.get("kind") == "git":
+            raise ValueError(
+                f"{value!r}: a git data source takes no path; the checkout goes to "
+                "mountPath (the API's git path), path is the export or node path "
+                "of kinds nfs and hostPath"
+            )
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository_of_git(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind is None:
+            return value
+        if kind != "git":
+            if value is not None:
+                raise ValueError(
+                    f"belongs to kind git; a {kind} data source takes no repository"
+                )
+            return value
+        if value is None:
+            raise ValueError(
+                "is required for kind git: give the repository URL, such as "
+                "https://github.com/org/repo.git"
+            )
+        return _git_repository(value)
+
+    @field_validator("branch", "revision")
+    @classmethod
+    def _only_git(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and kind is not None and kind != "git":
+            raise ValueError(
+                f"belongs to kind git; a {kind} data source takes no {info.field_name}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> DataSourceConfig:
@@ -542,6 +592,7 @@ class DataSourceConfig(_ProjectAsset):
             "hostPath": ("path",),
             "configMap": ("config_map",),
             "secret": ("credential",),
+            "git": (),
             "s3": (),
         }[self.kind]
         if self.kind == "s3":
@@ -553,6 +604,30 @@ class DataSourceConfig(_ProjectAsset):
         if missing:
             raise ValueError(f"kind {self.kind} needs {', '.join(missing)}")
         return self
+
+
+_GIT_SCHEMES = ("https", "http", "ssh", "git")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*$")
+
+
+def _git_repository(value: str) -> str:
+    """A Git URL (https, http, ssh, git) or scp-like SSH address, no password."""
+    if _SCP_LIKE.match(value):
+        return value
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme in _GIT_SCHEMES and parsed.hostname and parsed.path.strip("/"):
+        if parsed.password is not None:
+            # The URL itself is not repeated: it carries a password.
+            raise ValueError(
+                "the URL holds a password, which would land in the stack file and "
+                "in Run:ai: remove it and name a password credential in credential"
+            )
+        if " " not in value:
+            return value
+    raise ValueError(
+        f"{value!r} is not a Git repository URL: use https://host/org/repo.git, "
+        "or ssh://git@host/org/repo.git or git@host:org/repo.git for SSH"
+    )
 
 
 # -- inference parts -------------------------------------------------------------
@@ -1180,11 +1255,12 @@ class StackConfig(_Model):
     """Named per-replica resources (gpu, cpu, memory, largeSharedMemory,
     extendedResources) that inferences name in `compute` and override."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
-    """HF tokens and registry logins."""
+    """HF tokens, registry logins, and user and password logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
     """PVC data sources for model weights."""
     data_sources: list[DataSourceConfig] = Field(default_factory=list)
-    """Other data sources inferences mount (NFS, host path, ConfigMap, Secret)."""
+    """Other data sources inferences mount (NFS, host path, ConfigMap, Secret,
+    Git repository)."""
     inferences: list[InferenceConfig] = Field(min_length=1)
     """The models to serve."""
     max_initialization_timeout_seconds: int = Field(
