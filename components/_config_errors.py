@@ -190,14 +190,8 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
                 "another key"
             )
     problems += _pinned_names(config)
-    credential_names = {c.name for c in config.credentials}
     for index, source in enumerate(config.data_sources):
-        if source.credential and source.credential not in credential_names:
-            problems.append(
-                f"{PROJECT_NAMESPACE}:dataSources[{index}].credential: "
-                f"{source.credential!r} is not a credential of this stack; known: "
-                f"{', '.join(sorted(credential_names)) or 'none'}"
-            )
+        problems += _source_credential(config, index, source)
     for index, project in enumerate(config.projects):
         if project.requested_namespace is None and len(project.name) > 57:
             problems.append(
@@ -206,6 +200,39 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
                 "57: shorten it or set requestedNamespace"
             )
     return problems
+
+
+def _source_credential(config: StackConfig, index: int, source: Any) -> list[str]:
+    """A data source's credential exists; git's is a password in its project."""
+    if not source.credential:
+        return []
+    where = f"{PROJECT_NAMESPACE}:dataSources[{index}].credential"
+    known = {c.name: c for c in config.credentials}
+    credential = known.get(source.credential)
+    if credential is None:
+        return [
+            f"{where}: {source.credential!r} is not a credential of this stack; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        ]
+    if source.kind != "git":
+        return []
+    if credential.kind != "password":
+        # The API also takes a generic secret holding an SSH key under `ssh`;
+        # this stack's generic secrets hold HF_TOKEN, so only password fits.
+        logins = [c.name for c in config.credentials if c.kind == "password"]
+        return [
+            f"{where}: {source.credential!r} is a {credential.kind} credential; a "
+            "git data source signs in with a credential of kind password (user "
+            f"and passwordKey); password credentials: {', '.join(logins) or 'none'}"
+        ]
+    project = config.project_of(source.project)
+    if config.project_of(credential.project) != project:
+        return [
+            f"{where}: {source.credential!r} belongs to project "
+            f"{config.project_of(credential.project)}, this data source to "
+            f"{project}; Run:ai credentials serve their own project: use one there"
+        ]
+    return []
 
 
 def _pinned_names(config: StackConfig) -> list[str]:

@@ -28,7 +28,7 @@ values are YAML mappings and lists in `stacks/Pulumi.<stack>.yaml`.
 Secrets are never part of the structured config: each is a top-level key set
 with `pulumi config set --secret <key>` (`runai:clientSecret`, the HF token
 key a huggingFace credential names in `tokenKey`, default `hfToken`, and the
-password key a dockerRegistry credential names in `passwordKey`).
+password key a dockerRegistry or password credential names in `passwordKey`).
 
 The `runai:` keys are required, except in a Knative-only stack whose projects
 are all declared (`existing: true` with `requestedNamespace` and `quotas`):
@@ -51,7 +51,7 @@ _SECRETS = [
         "runai-hf:<passwordKey>",
         "string, secret",
         "",
-        "The password a dockerRegistry credential reads.",
+        "The password a dockerRegistry or password credential reads.",
     ),
 ]
 

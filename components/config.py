@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -403,20 +404,25 @@ class _ProjectAsset(_Model):
 
 
 class CredentialConfig(_ProjectAsset):
-    """A project credential: the Hugging Face token, or a Docker registry login."""
+    """A project credential: the Hugging Face token, a Docker registry login, or
+    a user and password (for a private Git repository)."""
 
-    kind: Literal["huggingFace", "dockerRegistry"] = "huggingFace"
-    """huggingFace: a generic secret holding HF_TOKEN; dockerRegistry: a login."""
+    kind: Literal["huggingFace", "dockerRegistry", "password"] = "huggingFace"
+    """huggingFace: a generic secret holding HF_TOKEN; dockerRegistry: a login;
+    password: a user and password, such as a Git repository's."""
     token_key: ConfigKey | None = Field(
         default=None,
         description="huggingFace: the secret config key holding the token "
         "(default hfToken).",
     )
     url: str | None = Field(default=None, description="dockerRegistry: registry URL.")
-    user: str | None = Field(default=None, description="dockerRegistry: user name.")
+    user: str | None = Field(
+        default=None, description="dockerRegistry and password: user name."
+    )
     password_key: ConfigKey | None = Field(
         default=None,
-        description="dockerRegistry: the secret config key holding the password.",
+        description="dockerRegistry and password: the secret config key holding "
+        "the password.",
     )
     existing: bool = False
     """Use a credential that already exists in the project, looked up by its
@@ -436,33 +442,53 @@ class CredentialConfig(_ProjectAsset):
                     f"{', '.join(given)}"
                 )
             return self
-        registry = ("url", "user", "password_key")
-        given = [field for field in registry if getattr(self, field) is not None]
-        if self.kind == "huggingFace" and given:
-            names = ", ".join(to_camel(field) for field in given)
+        takes = _CREDENTIAL_FIELDS[self.kind]
+        needs = tuple(f for f in takes if f != "token_key")
+        stray = [
+            to_camel(f)
+            for f in ("token_key", "url", "user", "password_key")
+            if f not in takes and getattr(self, f) is not None
+        ]
+        missing = [to_camel(f) for f in needs if getattr(self, f) is None]
+        if self.kind == "huggingFace" and stray:
+            owners = [
+                kind
+                for kind, fields in _CREDENTIAL_FIELDS.items()
+                if any(to_camel(f) in stray for f in fields)
+            ]
             raise ValueError(
-                f"{names} belong to kind dockerRegistry; a huggingFace credential "
-                "takes only tokenKey"
+                f"{', '.join(stray)} belong to kind {' or '.join(owners)}; "
+                "a huggingFace credential takes only tokenKey"
             )
-        if self.kind == "dockerRegistry":
-            missing = [to_camel(f) for f in registry if getattr(self, f) is None]
-            if missing or self.token_key is not None:
-                raise ValueError(
-                    "a dockerRegistry credential needs url, user and passwordKey "
-                    f"(missing: {', '.join(missing) or 'none'}) and takes no tokenKey"
-                )
+        if missing or stray:
+            names = [to_camel(f) for f in needs]
+            wanted = ", ".join(names[:-1]) + " and " + names[-1]
+            parts = [f"needs {wanted}"]
+            if missing:
+                parts[0] += f" (missing: {', '.join(missing)})"
+            if stray:
+                parts.append(f"takes no {', '.join(stray)}")
+            raise ValueError(f"a {self.kind} credential " + " and ".join(parts))
         return self
 
     @property
     def secret_key(self) -> str:
         """The top-level config key that holds this credential's secret."""
-        if self.kind == "dockerRegistry":
+        if self.kind in ("dockerRegistry", "password"):
             return str(self.password_key)
         return self.token_key or "hfToken"
 
     @property
     def registry_url(self) -> str | None:
         return normalize_registry_url(self.url) if self.url else None
+
+
+_CREDENTIAL_FIELDS = {
+    "huggingFace": ("token_key",),
+    "dockerRegistry": ("url", "user", "password_key"),
+    "password": ("user", "password_key"),
+}
+"""The settings each credential kind takes (all but tokenKey are required)."""
 
 
 class ModelStoreConfig(_ProjectAsset):
@@ -509,13 +535,14 @@ class ModelStoreConfig(_ProjectAsset):
 
 
 class DataSourceConfig(_ProjectAsset):
-    """Another data source an inference mounts: NFS, a host path, a ConfigMap or
-    a Secret volume (a credential's Kubernetes secret)."""
+    """Another data source an inference mounts: NFS, a host path, a ConfigMap, a
+    Secret volume (a credential's Kubernetes secret) or a Git repository."""
 
-    kind: Literal["nfs", "hostPath", "configMap", "secret", "s3"]
+    kind: Literal["nfs", "hostPath", "configMap", "secret", "git", "s3"]
     """The data source kind; s3 cannot be mounted by inference and is refused."""
     mount_path: ContainerPath | None = None
-    """Where the inference sees it (required unless existing)."""
+    """Where the inference sees it (for git, the repository's checkout); required
+    unless existing."""
     existing: bool = False
     """Use a data source of this kind that exists in Run:ai, looked up by its
     Run:ai name (`runaiName`, else `name`) among those the project sees: only
@@ -537,7 +564,58 @@ class DataSourceConfig(_ProjectAsset):
     default_mode: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
     """configMap and secret: file mode, such as 0644."""
     credential: DnsLabel | None = None
-    """secret: the credential of this stack whose Kubernetes secret is mounted."""
+    """secret: the credential of this stack whose Kubernetes secret is mounted;
+    git: the password credential of this stack for a private repository."""
+    repository: str | None = Field(default=None, validate_default=True)
+    """git: the repository URL, such as https://github.com/org/repo.git."""
+    branch: Name | None = None
+    """git: the branch to check out."""
+    revision: Name | None = None
+    """git: a specific revision (commit) to check out."""
+
+    @field_validator("path")
+    @classmethod
+    def _git_mounts_at_mount_path(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        if value is not None and info.data.get("kind") == "git":
+            raise ValueError(
+                f"{value!r}: a git data source takes no path; the checkout goes to "
+                "mountPath (the API's git path), path is the export or node path "
+                "of kinds nfs and hostPath"
+            )
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository_of_git(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind is None:
+            return value
+        if kind != "git":
+            if value is not None:
+                raise ValueError(
+                    f"belongs to kind git; a {kind} data source takes no repository"
+                )
+            return value
+        if value is None:
+            if info.data.get("existing"):
+                return None  # read from the existing data source
+            raise ValueError(
+                "is required for kind git: give the repository URL, such as "
+                "https://github.com/org/repo.git"
+            )
+        return _git_repository(value)
+
+    @field_validator("branch", "revision")
+    @classmethod
+    def _only_git(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and kind is not None and kind != "git":
+            raise ValueError(
+                f"belongs to kind git; a {kind} data source takes no {info.field_name}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> DataSourceConfig:
@@ -546,6 +624,7 @@ class DataSourceConfig(_ProjectAsset):
             "hostPath": ("path",),
             "configMap": ("config_map",),
             "secret": ("credential",),
+            "git": (),
             "s3": (),
         }[self.kind]
         if self.kind == "s3":
@@ -577,6 +656,30 @@ class DataSourceConfig(_ProjectAsset):
         if missing:
             raise ValueError(f"kind {self.kind} needs {', '.join(missing)}")
         return self
+
+
+_GIT_SCHEMES = ("https", "http", "ssh", "git")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*$")
+
+
+def _git_repository(value: str) -> str:
+    """A Git URL (https, http, ssh, git) or scp-like SSH address, no password."""
+    if _SCP_LIKE.match(value):
+        return value
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme in _GIT_SCHEMES and parsed.hostname and parsed.path.strip("/"):
+        if parsed.password is not None:
+            # The URL itself is not repeated: it carries a password.
+            raise ValueError(
+                "the URL holds a password, which would land in the stack file and "
+                "in Run:ai: remove it and name a password credential in credential"
+            )
+        if " " not in value:
+            return value
+    raise ValueError(
+        f"{value!r} is not a Git repository URL: use https://host/org/repo.git, "
+        "or ssh://git@host/org/repo.git or git@host:org/repo.git for SSH"
+    )
 
 
 # -- inference parts -------------------------------------------------------------
@@ -1223,11 +1326,12 @@ class StackConfig(_Model):
     `{existing: true, runaiName, scope}` to copy a compute resource that
     exists in Run:ai."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
-    """HF tokens and registry logins."""
+    """HF tokens, registry logins, and user and password logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
     """PVC data sources for model weights."""
     data_sources: list[DataSourceConfig] = Field(default_factory=list)
-    """Other data sources inferences mount (NFS, host path, ConfigMap, Secret)."""
+    """Other data sources inferences mount (NFS, host path, ConfigMap, Secret,
+    Git repository)."""
     inferences: list[InferenceConfig] = Field(min_length=1)
     """The models to serve."""
     max_initialization_timeout_seconds: int = Field(
@@ -1423,7 +1527,7 @@ def _secret_keys_named(values: Mapping[str, Any]) -> set[str]:
     for credential in credentials if isinstance(credentials, list) else []:
         if not isinstance(credential, dict):
             continue
-        if credential.get("kind") == "dockerRegistry":
+        if credential.get("kind") in ("dockerRegistry", "password"):
             key = credential.get("passwordKey")
         else:
             key = credential.get("tokenKey") or "hfToken"

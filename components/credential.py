@@ -1,4 +1,5 @@
-"""The credential component: the HF token secret, or a Docker registry login."""
+"""The credential component: the HF token secret, a Docker registry login, or a
+user and password."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from ._resources import RunaiCredential
 from .config import normalize_registry_url
 from .project import Project, marked
 
-__all__ = ["Credential", "CredentialArgs"]
+__all__ = ["Credential", "CredentialArgs", "CredentialKind"]
+
+CredentialKind = Literal["generic-secret", "docker-registry", "password"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -19,15 +22,16 @@ class CredentialArgs:
     """A project-scoped credential.
 
     `value` is the secret: the token of a generic secret, the password of a
-    registry login. Pass a secret Output (`config.require_secret(...)`); a
-    plain string is wrapped as a secret so it never lands in state in clear.
+    registry login or of a user and password credential. Pass a secret Output
+    (`config.require_secret(...)`); a plain string is wrapped as a secret so it
+    never lands in state in clear.
     Docker Hub URLs are rewritten to `https://index.docker.io/v1/`, the only
     spelling Knative's image digest resolution authenticates with.
     """
 
     project: Project
     value: pulumi.Input[str]
-    kind: Literal["generic-secret", "docker-registry"] = "generic-secret"
+    kind: CredentialKind = "generic-secret"
     key: str = "HF_TOKEN"
     url: str | None = None
     user: str | None = None
@@ -68,6 +72,8 @@ class Credential(pulumi.ComponentResource):
                 props["key"] = args.key
         elif args.kind == "docker-registry":
             props.update(url=normalize_registry_url(args.url or ""), user=args.user)
+        elif args.kind == "password":
+            props["user"] = args.user
         else:
             props["key"] = args.key
         resource = RunaiCredential(

@@ -17,7 +17,7 @@ __all__ = ["DataSource", "DataSourceArgs"]
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataSourceArgs:
     """A new PVC of `size` mounted at `mount_path`, or an existing claim; or,
-    with `kind` nfs, host-path, config-map or secret, that kind's API `spec`."""
+    with `kind` nfs, host-path, config-map, secret or git, that kind's API `spec`."""
 
     project: Project
     mount_path: str = "/models"

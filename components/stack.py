@@ -12,7 +12,7 @@ from ._kube_objects import credential_secret, model_store_claim
 from ._presets import is_reference
 from ._resources import RunaiLookup
 from .config import CredentialConfig, DataSourceConfig, InferenceConfig, StackConfig
-from .credential import Credential, CredentialArgs
+from .credential import Credential, CredentialArgs, CredentialKind
 from .data_source import DataSource, DataSourceArgs
 from .inference import HFInference, HFInferenceArgs, KnativeDelivery
 from .project import Project, ProjectArgs
@@ -122,7 +122,11 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
 
 def _knative_only(config: StackConfig) -> set[str]:
     """Credentials and model stores that only Knative inferences use."""
-    users: dict[str, set[str]] = {}
+    # Data sources are Run:ai assets whatever mounts them, and so are the
+    # credentials they name.
+    users: dict[str, set[str]] = {
+        d.credential: {"runaiApi"} for d in config.data_sources if d.credential
+    }
     for settings in config.inferences:
         names = [c.name for c in _credentials_of(config, settings)]
         store = config.model_store_of(settings)
@@ -199,21 +203,21 @@ class _KubeObjects:
 def _credential(
     settings: CredentialConfig, project: Project, secret: SecretReader
 ) -> Credential:
-    kind = "docker-registry" if settings.kind == "dockerRegistry" else "generic-secret"
+    kind = _CREDENTIAL_KINDS[settings.kind]
     if settings.existing:
         args = CredentialArgs(
             project=project,
             value="",
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             existing=True,
             pinned_name=settings.runai_name or settings.name,
         )
         return Credential(settings.name, args)
-    if settings.kind == "dockerRegistry":
+    if settings.kind in ("dockerRegistry", "password"):
         args = CredentialArgs(
             project=project,
             value=secret(settings.secret_key),
-            kind="docker-registry",
+            kind=kind,
             url=settings.registry_url,
             user=settings.user,
             pinned_name=settings.runai_name,
@@ -225,6 +229,13 @@ def _credential(
             pinned_name=settings.runai_name,
         )
     return Credential(settings.name, args)
+
+
+_CREDENTIAL_KINDS: dict[str, CredentialKind] = {
+    "huggingFace": "generic-secret",
+    "dockerRegistry": "docker-registry",
+    "password": "password",
+}
 
 
 def _exports(
@@ -256,6 +267,7 @@ _STORAGE_KEYS = {
     "hostPath": "hostPath",
     "configMap": "configMapVolume",
     "secret": "secretVolume",
+    "git": "git",
 }
 _ASSET_KINDS = {
     "nfs": "nfs",
@@ -274,6 +286,8 @@ def _volume_spec(
     Inference takes storage inline, not by asset id, so the same settings are
     written twice: once to create the asset, once into `spec.storage`.
     """
+    if source.kind == "git":
+        return _git_spec(source, credentials, asset=asset)
     spec: dict[str, Any] = {"mountPath": source.mount_path}
     if source.kind in ("nfs", "hostPath"):
         spec.update(path=source.path, readOnly=source.read_only)
@@ -293,6 +307,34 @@ def _volume_spec(
             spec["credentialAssetId"] = credential.asset_id
         else:
             spec["secret"] = credential.kubernetes_secret_name
+    if not asset:
+        spec["name"] = source.name
+    return spec
+
+
+def _git_spec(
+    source: DataSourceConfig, credentials: dict[str, Credential], *, asset: bool
+) -> dict[str, Any]:
+    """Git's own field names: `path` is where the checkout is mounted.
+
+    The asset names its credential by asset id (`credentialId`); an inference
+    mount cannot, so it names the credential's Kubernetes secret (`secretRef`)
+    and leaves the secret's keys to Run:ai, which wrote that secret.
+    """
+    spec: dict[str, Any] = {"repository": source.repository, "path": source.mount_path}
+    if source.branch:
+        spec["branch"] = source.branch
+    if source.revision:
+        spec["revision"] = source.revision
+    if source.credential:
+        credential = credentials[source.credential]
+        if asset:
+            spec["credentialId"] = credential.asset_id
+        else:
+            spec["secretRef"] = {
+                "name": credential.kubernetes_secret_name,
+                "authenticationMethod": "password",
+            }
     if not asset:
         spec["name"] = source.name
     return spec

@@ -58,8 +58,8 @@ def _credential_secret_keys(stack_file: StackFile) -> dict[str, str]:
     for credential in credentials if isinstance(credentials, list) else []:
         if not isinstance(credential, dict):
             continue
-        if credential.get("kind") == "dockerRegistry":
-            key, kind = credential.get("passwordKey"), "dockerRegistry"
+        if credential.get("kind") in ("dockerRegistry", "password"):
+            key, kind = credential.get("passwordKey"), str(credential["kind"])
         else:
             key, kind = credential.get("tokenKey") or "hfToken", "huggingFace"
         if isinstance(key, str) and key:
@@ -231,7 +231,7 @@ def _with_environment_secrets(stack_file: StackFile, *, destroy: bool) -> StackF
         if kind != "huggingFace":
             raise RunaiHFError(
                 f"{key}: the local demo sets only HF tokens from the environment; "
-                "drop the dockerRegistry credential from this stack"
+                f"drop the {kind} credential from this stack"
             )
         wanted[key] = TOKEN_ENVIRONMENT
     secrets: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""Credentials: a generic secret (such as `HF_TOKEN`) or a Docker registry login."""
+"""Credentials: a generic secret (such as `HF_TOKEN`), a Docker registry login,
+or a user and password."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ logger = logging.getLogger("runai_hf")
 _PATHS = {
     "generic-secret": "/api/v1/asset/credentials/generic-secret",
     "docker-registry": "/api/v1/asset/credentials/docker-registry",
+    "password": "/api/v1/asset/credentials/password",
+}
+_NEEDED = {
+    "generic-secret": ("key",),
+    "docker-registry": ("url", "user"),
+    "password": ("user",),
 }
 _IDENTITY = ["kind", "projectId", "clusterId", "key", "url", "user"]
 
@@ -61,8 +68,7 @@ class CredentialProvider(AssetProvider):
             failures.append(
                 CheckFailure("kind", f"{kind!r} is not one of {', '.join(_PATHS)}")
             )
-        needed = ("key",) if kind == "generic-secret" else ("url", "user")
-        failures += required(props, *needed)
+        failures += required(props, *_NEEDED.get(kind, ()))
         if not props.get("value"):
             failures.append(
                 CheckFailure("value", "the secret value is empty; set its config key")
@@ -152,7 +158,7 @@ class CredentialProvider(AssetProvider):
         return found[0]
 
     def _kind(self, props: Mapping[str, Any]) -> CredentialProvider:
-        # The same provider serves both kinds; only the collection differs.
+        # The same provider serves every kind; only the collection differs.
         kind = CredentialProvider()
         kind._config = self._config
         kind.path = _PATHS[str(props.get("kind") or "generic-secret")]
@@ -165,6 +171,8 @@ class CredentialProvider(AssetProvider):
                 "user": props["user"],
                 "password": props["value"],
             }
+        elif props.get("kind") == "password":
+            spec = {"user": props["user"], "password": props["value"]}
         else:
             spec = {"keyValuePairs": [{"key": props["key"], "value": props["value"]}]}
         return {"meta": self.meta(props), "spec": spec}

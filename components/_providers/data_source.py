@@ -1,4 +1,4 @@
-"""`/api/v1/asset/datasource/pvc`: the PVC model store."""
+"""`/api/v1/asset/datasource/<kind>`: the PVC model store and other data sources."""
 
 from __future__ import annotations
 
@@ -37,14 +37,16 @@ _VOLUME_PATHS = {
     "host-path": "host-path",
     "config-map": "config-map",
     "secret": "secrets",
+    "git": "git",
 }
 _SPEC_FIXED = frozenset({"config-map", "secret"})
-"""Kinds whose update body takes only `meta`: a spec change replaces them."""
+"""Kinds whose update body takes only `meta`: a spec change replaces them.
+The others (nfs, host-path, git) take `{meta, spec}` and update in place."""
 
 
 class DataSourceProvider(AssetProvider):
-    """A data source: the PVC model store, or an NFS, host path, ConfigMap or
-    Secret volume (`kind`, with the API's `spec` as given)."""
+    """A data source: the PVC model store, or an NFS, host path, ConfigMap,
+    Secret or Git volume (`kind`, with the API's `spec` as given)."""
 
     path = "/api/v1/asset/datasource/pvc"
     _replace_keys: ClassVar[list[str]] = [
