@@ -20,6 +20,7 @@ from components._client import ConnectionSettings, RunaiClient
 from components._existing import (
     compute_from_asset,
     environment_from_asset,
+    storage_from_asset,
     variables_from_asset,
 )
 from components._providers._base import RunaiProvider
@@ -555,3 +556,51 @@ def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
     assert found == 0 and inference["inputs"]["spec"]["image"] == ENV_IMAGE
     assert missing == 1
     assert "environment 'not-there' does not exist in Run:ai" in err
+
+
+@pytest.mark.parametrize(
+    ("kind", "lookup", "expected"),
+    [
+        (
+            "config-map",
+            {"spec": {"configMap": "tpl", "mountPath": "/t/a.jinja", "subPath": "a"}},
+            {"configMap": "tpl", "mountPath": "/t/a.jinja", "subPath": "a"},
+        ),
+        (
+            "secret",
+            {
+                "spec": {"credentialAssetId": "c1", "mountPath": "/s"},
+                "secretName": "their-secret",
+            },
+            {"mountPath": "/s", "secret": "their-secret"},
+        ),
+        (
+            "git",
+            {
+                "spec": {"repository": "https://g/r.git", "path": "/code"},
+                "secretName": "git-login",
+            },
+            {
+                "repository": "https://g/r.git",
+                "path": "/code",
+                "secretRef": {"name": "git-login", "authenticationMethod": "password"},
+            },
+        ),
+        (
+            "pvc",
+            {"spec": {"path": "/w", "claimName": "c"}, "clusterName": "pvc-real"},
+            {
+                "claimName": "pvc-real",
+                "existingPvc": True,
+                "readOnly": False,
+                "path": "/models",
+            },
+        ),
+    ],
+)
+def test_an_existing_data_source_becomes_an_inline_mount(
+    kind: str, lookup: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    mount = storage_from_asset(kind, "d", lookup, mount_path="/models")
+
+    assert mount == {"name": "d", **expected}
