@@ -477,6 +477,12 @@ class ModelStoreConfig(_ProjectAsset):
     )
     mount_path: ContainerPath = "/models"
     """Where the store is mounted; HF_HOME points here."""
+    retain_on_destroy: bool = True
+    """Keep the PVC data source, and the weights downloaded into it, when the
+    stack is destroyed or the store is removed from it; a later `up` adopts it
+    again. false: destroy deletes the data source and its weights. Run:ai
+    deletes a project's assets with the project, so a store is only kept when
+    its project outlives the stack (an existing project)."""
 
     @model_validator(mode="after")
     def _existing_needs_claim(self) -> ModelStoreConfig:

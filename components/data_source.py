@@ -27,6 +27,9 @@ class DataSourceArgs:
     pinned_name: str | None = None
     kind: str = "pvc"
     spec: dict[str, Any] | None = None
+    retain_on_destroy: bool = False
+    """Model stores only: leave the Run:ai object in place on delete (Pulumi's
+    `retain_on_delete`), so the weights survive a destroy."""
 
 
 class DataSource(pulumi.ComponentResource):
@@ -56,7 +59,14 @@ class DataSource(pulumi.ComponentResource):
             props.update(spec=args.spec or {}, description=marked(None))
         else:
             props.update(self._pvc(args))
-        resource = RunaiDataSource(name, props, pulumi.ResourceOptions(parent=self))
+        # Retention is a resource option, not an input: the engine then drops
+        # the object from state without calling the provider's delete.
+        retain = args.retain_on_destroy and args.kind == "pvc"
+        resource = RunaiDataSource(
+            name,
+            props,
+            pulumi.ResourceOptions(parent=self, retain_on_delete=retain),
+        )
 
         self.mount_path = args.mount_path
         self.data_source_name = name

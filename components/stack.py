@@ -62,6 +62,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                 claim_name=s.claim_name,
                 existing_pvc=s.existing_pvc,
                 pinned_name=s.runai_name,
+                retain_on_destroy=s.retain_on_destroy,
             ),
         )
         for s in config.model_stores
