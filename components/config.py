@@ -920,6 +920,9 @@ class InferenceConfig(_Model):
     """An environment of this stack to start from; fields set here override it."""
     compute: str | None = None
     """A compute resource of this stack to start from; fields set here override it."""
+    data_source_set: str | None = None
+    """A data source set of this stack: its model store unless modelStore is set
+    here, and its data sources before the ones listed here (each once)."""
     server: Literal["vllm", "tgi"] = "vllm"
     """vLLM (port 8000) or TGI (port 80)."""
     hf_token: DnsLabel | None = Field(
@@ -1160,6 +1163,9 @@ class StackConfig(_Model):
     compute_resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Named per-replica resources (gpu, cpu, memory, largeSharedMemory,
     extendedResources) that inferences name in `compute` and override."""
+    data_source_sets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named storage setups (modelStore, dataSources) that inferences name in
+    `dataSourceSet` and extend."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
     """HF tokens and registry logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
@@ -1284,6 +1290,7 @@ class StackConfig(_Model):
 
 _STRUCTURED_KEYS = (
     "dataSources",
+    "dataSourceSets",
     "environments",
     "computeResources",
     "projects",
