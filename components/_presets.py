@@ -1,19 +1,22 @@
-"""Reusable setups: named environments and compute resources, merged per inference.
+"""Reusable setups: named environments, compute resources and data source
+sets, merged per inference.
 
-A stack defines `environments` (how the server runs) and `computeResources`
-(what each replica gets) once; an inference names one of each and overrides
-single fields. The merge happens on the raw stack values, before validation,
-so the merged inference is validated, deployed and shown as one.
+A stack defines `environments` (how the server runs), `computeResources`
+(what each replica gets) and `dataSourceSets` (a model store and data sources
+to mount) once; an inference names one of each and overrides single fields.
+The merge happens on the raw stack values, before validation, so the merged
+inference is validated, deployed and shown as one.
 
-A preset may instead reference an asset that exists in Run:ai (`existing:
-true`, with `runaiName` and `scope`): nothing is merged offline then; the
-program looks the asset up when it runs and copies from it what the inference
-leaves unset (see `components/_existing.py`).
+An environment or compute resource may instead reference an asset that exists
+in Run:ai (`existing: true`, with `runaiName` and `scope`): nothing is merged
+offline then; the program looks the asset up when it runs and copies from it
+what the inference leaves unset (see `components/_existing.py`).
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,7 @@ from ._config_errors import closest
 
 __all__ = [
     "COMPUTE_FIELDS",
+    "DATA_SOURCE_SET_FIELDS",
     "ENVIRONMENT_FIELDS",
     "REFERENCE_FIELDS",
     "expand_presets",
@@ -45,6 +49,7 @@ REFERENCE_FIELDS = ("existing", "runaiName", "scope")
 """What a preset that references an existing Run:ai asset may say."""
 
 _SCOPES = ("project", "department", "cluster", "tenant")
+DATA_SOURCE_SET_FIELDS = ("modelStore", "dataSources")
 
 _KINDS = {
     "environment": ("environments", "an environment", ENVIRONMENT_FIELDS),
@@ -69,6 +74,7 @@ def expand_presets(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         reference: _presets(values, section, what, fields, problems)
         for reference, (section, what, fields) in _KINDS.items()
     }
+    sets = _data_source_sets(values, problems)
     inferences = values.get("inferences")
     if not isinstance(inferences, list):
         return dict(values), problems
@@ -95,8 +101,101 @@ def expand_presets(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
                 )
                 continue
             base = merged(base, known[name])
-        expanded.append(merged(base, inference))
+        inference = merged(base, inference)
+        expanded.append(_with_set(inference, index, sets, problems))
     return {**values, "inferences": expanded}, problems
+
+
+def _with_set(
+    inference: dict[str, Any],
+    index: int,
+    sets: dict[str, dict[str, Any]],
+    problems: list[str],
+) -> dict[str, Any]:
+    """The inference with its data source set's model store and data sources.
+
+    Its own `modelStore` wins; its own `dataSources` follow the set's, each
+    name once, so a set can be extended but not shortened.
+    """
+    name = inference.get("dataSourceSet")
+    if name is None:
+        return inference
+    if not isinstance(name, str) or name not in sets:
+        hint = _suggest(str(name), sorted(sets), "dataSourceSets")
+        problems.append(
+            f"runai-hf:inferences[{index}].dataSourceSet: {name!r} is not a data "
+            f"source set of this stack{hint}"
+        )
+        return inference
+    chosen = sets[name]
+    result = dict(inference)
+    if "modelStore" not in result and chosen.get("modelStore") is not None:
+        result["modelStore"] = chosen["modelStore"]
+    own = result.get("dataSources", [])
+    if isinstance(own, list):
+        # Validation reports a malformed own list as written; it is not merged.
+        result["dataSources"] = list(dict.fromkeys([*chosen["dataSources"], *own]))
+    return result
+
+
+def _data_source_sets(
+    values: Mapping[str, Any], problems: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The valid data source sets; each problem goes to `problems`."""
+    found = _presets(
+        values,
+        "dataSourceSets",
+        "a data source set",
+        DATA_SOURCE_SET_FIELDS,
+        problems,
+    )
+    stores = _names_of(values.get("modelStores"))
+    sources = _names_of(values.get("dataSources"))
+    valid = {}
+    for name, settings in found.items():
+        where = f"runai-hf:dataSourceSets.{name}"
+        store = settings.get("modelStore")
+        listed = settings.get("dataSources", [])
+        before = len(problems)
+        if store is not None and store not in stores:
+            problems.append(
+                f"{where}.modelStore: {store!r} is not a model store of this stack"
+                f"{_suggest(str(store), stores, 'modelStores')}"
+            )
+        if not isinstance(listed, list):
+            problems.append(
+                f"{where}.dataSources: {listed!r} is not a list; write the data "
+                "source names as a list, such as [corpus]"
+            )
+            listed = []
+        for position, source in enumerate(listed):
+            if source not in sources:
+                problems.append(
+                    f"{where}.dataSources[{position}]: {source!r} is not a data "
+                    "source of this stack"
+                    f"{_suggest(str(source), sources, 'dataSources')}"
+                )
+        if len(problems) == before:
+            valid[name] = {"modelStore": store, "dataSources": list(listed)}
+    return valid
+
+
+def _names_of(items: object) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return sorted(
+        str(item["name"]) for item in items if isinstance(item, dict) and "name" in item
+    )
+
+
+def _suggest(word: str, known: list[str], section: str) -> str:
+    """`; did you mean X?` for a near miss, else what there is to choose from."""
+    match = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    if match:
+        return f"; did you mean {match[0]}?"
+    if known:
+        return f"; runai-hf:{section} has {', '.join(known)}"
+    return f"; define it under runai-hf:{section}"
 
 
 def _presets(

@@ -511,6 +511,12 @@ class ModelStoreConfig(_ProjectAsset):
     changed or deleted. Its claim is mounted at `mountPath`."""
     scope: AssetScope | None = None
     """existing: only look in this scope (default: nearest to the project)."""
+    retain_on_destroy: bool = True
+    """Keep the PVC data source, and the weights downloaded into it, when the
+    stack is destroyed or the store is removed from it; a later `up` adopts it
+    again. false: destroy deletes the data source and its weights. Run:ai
+    deletes a project's assets with the project, so a store is only kept when
+    its project outlives the stack (an existing project)."""
 
     @model_validator(mode="after")
     def _existing_needs_claim(self) -> ModelStoreConfig:
@@ -520,6 +526,7 @@ class ModelStoreConfig(_ProjectAsset):
                 "storage_class",
                 "claim_name",
                 "existing_pvc",
+                "retain_on_destroy",
             }
             if given:
                 names = ", ".join(sorted(to_camel(field) for field in given))
@@ -1072,6 +1079,9 @@ class InferenceConfig(_Model):
     command and variables, its compute resource). Fields set here override."""
     template_id: str | None = Field(default=None, pattern=_UUID_PATTERN)
     """The same, by the template's id (a UUID), for a template found elsewhere."""
+    data_source_set: str | None = None
+    """A data source set of this stack: its model store unless modelStore is set
+    here, and its data sources before the ones listed here (each once)."""
     server: Literal["vllm", "tgi"] = "vllm"
     """vLLM (port 8000) or TGI (port 80)."""
     hf_token: DnsLabel | None = Field(
@@ -1325,6 +1335,9 @@ class StackConfig(_Model):
     extendedResources) that inferences name in `compute` and override; or
     `{existing: true, runaiName, scope}` to copy a compute resource that
     exists in Run:ai."""
+    data_source_sets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Named storage setups (modelStore, dataSources) that inferences name in
+    `dataSourceSet` and extend."""
     credentials: list[CredentialConfig] = Field(default_factory=list)
     """HF tokens, registry logins, and user and password logins."""
     model_stores: list[ModelStoreConfig] = Field(default_factory=list)
@@ -1450,6 +1463,7 @@ class StackConfig(_Model):
 
 _STRUCTURED_KEYS = (
     "dataSources",
+    "dataSourceSets",
     "environments",
     "computeResources",
     "projects",

@@ -32,6 +32,9 @@ class DataSourceArgs:
     """Look the data source up by `pinned_name` (in `scope`, else nearest to the
     project) instead of creating it; it is only read, never changed or deleted."""
     scope: str | None = None
+    retain_on_destroy: bool = False
+    """Model stores only: leave the Run:ai object in place on delete (Pulumi's
+    `retain_on_delete`), so the weights survive a destroy."""
 
 
 class DataSource(pulumi.ComponentResource):
@@ -68,7 +71,14 @@ class DataSource(pulumi.ComponentResource):
             props.update(spec=args.spec or {}, description=marked(None))
         else:
             props.update(self._pvc(args))
-        resource = RunaiDataSource(name, props, pulumi.ResourceOptions(parent=self))
+        # Retention is a resource option, not an input: the engine then drops
+        # the object from state without calling the provider's delete.
+        retain = args.retain_on_destroy and args.kind == "pvc"
+        resource = RunaiDataSource(
+            name,
+            props,
+            pulumi.ResourceOptions(parent=self, retain_on_delete=retain),
+        )
 
         self.asset_id = resource.assetId
         self.claim_name = resource.claimName

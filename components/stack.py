@@ -54,6 +54,11 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
         for c in config.credentials
         if c.name not in knative_only
     }
+    # TODO: a retained model store in a project this stack creates is still
+    # deleted on destroy, by Run:ai, together with the project; the user then
+    # downloads the weights again. Keeping the project as well while it holds
+    # a retained store would fix it, at the price of its quota staying
+    # reserved; until then only stores in `existing: true` projects survive.
     stores = {
         s.name: DataSource(
             s.name,
@@ -67,6 +72,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                 pinned_name=s.runai_name,
                 existing=s.existing,
                 scope=s.scope,
+                retain_on_destroy=s.retain_on_destroy,
             ),
         )
         for s in config.model_stores

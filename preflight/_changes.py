@@ -318,6 +318,8 @@ def _created(registration: Registration, config: StackFile) -> Change:
 def _deleted(registration: Registration) -> Change:
     type_ = _short_type(registration.type)
     notes = ["its endpoint URL stops answering"] if type_ == INFERENCE else []
+    if registration.retain_on_delete:
+        notes = ["retained: dropped from the state, left in Run:ai (retainOnDestroy)"]
     return _change(registration, "delete", notes=notes)
 
 
@@ -417,7 +419,15 @@ def _replace_notes(
     resource: _Resource, result: DiffResult, *, old_inputs: dict[str, Any]
 ) -> list[str]:
     delete_first = bool(result.delete_before_replace)
-    if delete_first:
+    if resource.registration.retain_on_delete:
+        notes = [
+            "the old one is retained, not deleted (retainOnDestroy); a pinned "
+            "name is still taken by it, so the create fails until it is renamed"
+            if delete_first
+            else "creates the new one first; the old one is retained, not "
+            "deleted (retainOnDestroy)"
+        ]
+    elif delete_first:
         notes = ["deletes the old one first: a short outage"]
     else:
         notes = ["creates the new one first, then deletes the old one"]

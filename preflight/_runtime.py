@@ -45,6 +45,8 @@ class Registration:
     inputs: dict[str, Any]
     outputs: dict[str, Any] = dataclasses.field(default_factory=dict)
     id: str | None = None
+    retain_on_delete: bool = False
+    """The `retainOnDelete` option: a delete only drops it from state."""
 
 
 Handler = Callable[[Registration], tuple[str | None, dict[str, Any]]]
@@ -117,6 +119,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent=request.parent,
                 dependencies=list(request.dependencies),
                 inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                retain_on_delete=bool(request.retainOnDelete),
             )
             id_, state = self.handler(registration)
             registration.id, registration.outputs = id_, dict(state)

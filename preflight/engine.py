@@ -12,6 +12,9 @@ State is a local JSON file. Secret inputs are never written: they are stored
 as `[secret]`, which is enough because the providers keep only a digest of a
 secret in their outputs and diff on that.
 
+A resource registered with `retainOnDelete` leaves the state on delete without
+its provider's delete being called, as with Pulumi.
+
 What it does not do: previews with a plan, refresh, imports, protect, aliases,
 parallelism limits, or any non-dynamic resource type.
 """
@@ -61,17 +64,29 @@ class RunSummary:
     updated: list[str] = dataclasses.field(default_factory=list)
     replaced: list[str] = dataclasses.field(default_factory=list)
     deleted: list[str] = dataclasses.field(default_factory=list)
+    retained: list[str] = dataclasses.field(default_factory=list)
+    """Dropped from state but left in Run:ai (the `retainOnDelete` option)."""
+    lost: list[str] = dataclasses.field(default_factory=list)
+    """Retained, yet gone afterwards: Run:ai deleted it with what it lived in."""
     unchanged: list[str] = dataclasses.field(default_factory=list)
     exports: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.replaced or self.deleted)
+        return bool(
+            self.created
+            or self.updated
+            or self.replaced
+            or self.deleted
+            or self.retained
+            or self.lost
+        )
 
     def counts(self) -> str:
+        kinds = ("created", "updated", "replaced", "deleted", "retained", "lost")
         parts = [
             f"{len(getattr(self, kind))} {kind}"
-            for kind in ("created", "updated", "replaced", "deleted", "unchanged")
+            for kind in (*kinds, "unchanged")
             if getattr(self, kind)
         ]
         return ", ".join(parts) or "nothing to do"
@@ -263,6 +278,7 @@ class SimulatedEngine:
             "id": id_,
             "provider": blob,
             "dependencies": registration.dependencies,
+            "retainOnDelete": registration.retain_on_delete,
             "secretKeys": sorted(secret_keys),
             "inputs": _redacted(checked, secret_keys),
             "outputs": _redacted(outputs, secret_keys),
@@ -333,8 +349,11 @@ class SimulatedEngine:
             self._summary.replaced.append(label)
             if not diff.delete_before_replace:
                 return None
-            self.report(f"{label}: deleting the old one first (its name is pinned)")
-            self._provider(old["provider"]).delete(old["id"], old["outputs"])
+            if old.get("retainOnDelete"):
+                self.report(f"{label}: the old one is retained, not deleted")
+            else:
+                self.report(f"{label}: deleting the old one first (its name is pinned)")
+                self._provider(old["provider"]).delete(old["id"], old["outputs"])
             id_, outputs = self._create(provider, label, news)
             return id_, outputs, f"replaced ({', '.join(diff.replaces)})"
         self.report(f"{label}: updating")
@@ -351,6 +370,8 @@ class SimulatedEngine:
 
     def _delete_in_order(self, entries: dict[str, dict[str, Any]]) -> None:
         remaining = dict(entries)
+        deleted: dict[str, str] = {}
+        retained: dict[str, dict[str, Any]] = {}
         while remaining:
             needed = {
                 dependency
@@ -364,7 +385,12 @@ class SimulatedEngine:
             ] or list(remaining)
             for urn in leaves:
                 entry = remaining.pop(urn)
-                label = f"{entry['type'].rsplit(':', 1)[-1]} {entry['name']}"
+                label = _label(entry)
+                if entry.get("retainOnDelete"):
+                    # Pulumi's retainOnDelete: out of the state, never deleted.
+                    self.state.drop(urn)
+                    retained[urn] = entry
+                    continue
                 existing = bool((entry.get("inputs") or {}).get("existing"))
                 self.report(
                     f"{label}: left in place (an existing project)"
@@ -380,3 +406,47 @@ class SimulatedEngine:
                 self.state.drop(urn)
                 if not existing:
                     self._summary.deleted.append(label)
+                    deleted[urn.split("#", 1)[0]] = label
+        for entry in retained.values():
+            self._report_retained(entry, deleted)
+
+    def _report_retained(self, entry: dict[str, Any], deleted: dict[str, str]) -> None:
+        """Say what was kept, and check it really was.
+
+        The engine itself never looks again; the demo does, because Run:ai
+        deletes a project's assets with the project, and a summary claiming
+        a kept model store that is gone would mislead.
+        """
+        label = _label(entry)
+        outputs = entry.get("outputs") or {}
+        physical = outputs.get("name") or entry["id"]
+        try:
+            found = self._provider(entry["provider"]).read(entry["id"], outputs)
+            still_there = found.id is not None
+        except Exception:
+            still_there = True  # unknown: do not claim it is gone
+        if still_there:
+            self._summary.retained.append(label)
+            self.report(
+                f"{label}: retained in Run:ai as {physical} (retainOnDelete), no "
+                "longer in this state; the next up adopts it. To let it go, set "
+                "retainOnDestroy: false on it, run up, then destroy (or delete it "
+                "in Run:ai)"
+            )
+            return
+        self._summary.lost.append(label)
+        owners = [deleted[d] for d in entry.get("dependencies") or [] if d in deleted]
+        because = (
+            f"Run:ai deleted it with {', '.join(owners)}, which this run deleted"
+            if owners
+            else "it is gone from Run:ai"
+        )
+        self.report(
+            f"{label}: was to be retained (retainOnDelete), but {because}; to keep "
+            "a model store across a destroy, put it in a project the stack does "
+            "not own (existing: true)"
+        )
+
+
+def _label(entry: dict[str, Any]) -> str:
+    return f"{entry['type'].rsplit(':', 1)[-1]} {entry['name']}"

@@ -208,6 +208,10 @@ def test_bigger_model_store_replaces_it_and_warns_its_inference(
 
     store, llama = changes["llama-weights"], changes["chat-llama"]
     assert store["action"] == "replace" and store["fields"] == ["size"]
+    assert store["notes"][0] == (
+        "creates the new one first; the old one is retained, not deleted "
+        "(retainOnDestroy)"
+    )
     assert any("download the weights again" in note for note in store["notes"])
     # Its claim name is unknown in both runs, so the provider sees no change;
     # the plan warns that the replaced store's new outputs may still bring one.

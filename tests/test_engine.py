@@ -142,7 +142,15 @@ def test_local_stack_up_again_update_and_destroy(
     assert again == deployed
     assert third.updated == ["Inference chat-qwen"] and not third.replaced
     assert list(rolled["revisions"].values()) == [(1, 1)]
-    assert len(gone.deleted) == 4 and after == {}
+    # The model store is retained, but Run:ai deletes a project's assets with
+    # the project, and this stack owns its project: the summary says so.
+    assert len(gone.deleted) == 3 and after == {}
+    assert gone.lost == ["DataSource model-store"] and not gone.retained
+    assert any(
+        line.startswith("DataSource model-store: was to be retained")
+        and "with Project hf-engine-a, which this run deleted" in line
+        for line in lines
+    )
     state_text = state.read_text()
     assert (
         TOKEN not in state_text and connection["runai:clientSecret"] not in state_text

@@ -29,6 +29,7 @@ __all__ = [
     "changed",
     "diff_result",
     "dns_failure",
+    "is_auto_name_of",
     "matches_digest",
     "name_replaces",
     "required",
@@ -75,8 +76,22 @@ def auto_name(olds: Mapping[str, Any], news: dict[str, Any]) -> dict[str, Any]:
     if kept and olds.get("logicalName") == logical and not olds.get("namePinned"):
         return {**news, "name": kept, "namePinned": False}
     suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
-    stem = logical[: 63 - _SUFFIX_LENGTH - 1].rstrip("-")
-    return {**news, "name": f"{stem}-{suffix}", "namePinned": False}
+    return {**news, "name": f"{_stem(logical)}-{suffix}", "namePinned": False}
+
+
+def _stem(logical: str) -> str:
+    return logical[: 63 - _SUFFIX_LENGTH - 1].rstrip("-")
+
+
+def is_auto_name_of(logical: str, name: str) -> bool:
+    """Whether `auto_name` could have given `name` to the logical name."""
+    stem = f"{_stem(logical)}-"
+    suffix = name.removeprefix(stem)
+    return (
+        name.startswith(stem)
+        and len(suffix) == _SUFFIX_LENGTH
+        and all(c in _SUFFIX_ALPHABET for c in suffix)
+    )
 
 
 def name_replaces(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from .._quantity import quantity_value
 from .._values import normalize
 from ._base import (
     AssetProvider,
@@ -22,6 +23,7 @@ from ._base import (
     changed,
     diff_result,
     dns_failure,
+    is_auto_name_of,
     required,
 )
 
@@ -81,7 +83,77 @@ class DataSourceProvider(AssetProvider):
             body = {"meta": self.meta(props), "spec": props["spec"]}
             asset_id, asset = self._at(props).create_asset(body, label)
             return CreateResult(asset_id, {**props, "assetId": asset_id})
+        retained = self._retained(props)
+        if retained is not None:
+            return self._adopt(props, retained)
         asset_id, asset = self.create_asset(self._body(props), label)
+        return CreateResult(asset_id, self._outputs(props, asset))
+
+    def _retained(self, props: Mapping[str, Any]) -> Any:
+        """A PVC data source this stack kept on an earlier destroy, if any.
+
+        It must be in the same project, carry this stack's mark, have this
+        store's name (or its stem and an auto-name suffix) and the same
+        create-only fields, so it holds what this store would: an asset of
+        someone else's, or one made for other settings, is never taken over.
+        """
+        query = {"scope": "project", "projectId": props["projectId"]}
+        if props.get("namePinned"):
+            query["name"] = props["name"]
+        with self.client() as client:
+            entries = client.get(self.path, **query).get("entries") or []
+        claim = bool(props.get("claimName"))
+        wanted = _create_only(self._body(props)["spec"], claim=claim)
+        found = [
+            asset
+            for asset in entries
+            if self._same_store(props, asset)
+            and _matches(_create_only(asset.get("spec") or {}, claim=claim), wanted)
+        ]
+        # Several can match after repeated destroy and up with adoption off;
+        # the newest most likely holds the most recent weights.
+        found.sort(key=lambda asset: str(asset["meta"].get("createdAt") or ""))
+        return found[-1] if found else None
+
+    @staticmethod
+    def _same_store(props: Mapping[str, Any], asset: Mapping[str, Any]) -> bool:
+        meta = asset.get("meta") or {}
+        mark = str(props.get("description") or "")
+        description = str(meta.get("description") or "")
+        name = str(meta.get("name") or "")
+        named = (
+            name == props["name"]
+            if props.get("namePinned")
+            else is_auto_name_of(str(props.get("logicalName") or ""), name)
+        )
+        return (
+            bool(mark)
+            and (description == mark or description.endswith(f"({mark})"))
+            and str(meta.get("projectId")) == str(props["projectId"])
+            and meta.get("clusterId") == props["clusterId"]
+            and named
+        )
+
+    def _adopt(self, props: Mapping[str, Any], asset: Any) -> CreateResult:
+        asset_id = str(asset["meta"]["id"])
+        kept = asset["meta"]["name"]
+        # The adopted asset takes the name `check` chose for this run, so the
+        # state's inputs and outputs agree and the next up changes nothing;
+        # the PVC in the cluster, and the weights in it, stay as they are.
+        body = {
+            "meta": {"name": props["name"], "description": props.get("description")},
+            "spec": {"path": props["path"]},
+        }
+        if kept != props["name"] or asset["spec"].get("path") != props["path"]:
+            with self.client() as client:
+                asset = client.put(f"{self.path}/{asset_id}", body)
+        renamed = f", renamed {props['name']}" if kept != props["name"] else ""
+        logger.info(
+            "model store %s: adopted the retained PVC data source %s%s",
+            props.get("logicalName") or props["name"],
+            kept,
+            renamed,
+        )
         return CreateResult(asset_id, self._outputs(props, asset))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -185,3 +257,34 @@ class DataSourceProvider(AssetProvider):
         provider._config = self._config
         provider.path = f"/api/v1/asset/datasource/{_VOLUME_PATHS[kind]}"
         return provider
+
+
+def _create_only(spec: Mapping[str, Any], *, claim: bool) -> dict[str, Any]:
+    """The fields of a PVC asset's spec that only a new asset can change.
+
+    A storage class left unset means the cluster default, which Run:ai may
+    write into the asset; so an unset one is left out and matches any.
+    """
+    info = spec.get("claimInfo") or {}
+    fields: dict[str, Any] = {
+        "existingPvc": bool(spec.get("existingPvc")),
+        "readOnly": bool(spec.get("readOnly")),
+    }
+    if not fields["existingPvc"]:
+        fields["size"] = _bytes(info.get("size"))
+        if info.get("storageClass"):
+            fields["storageClass"] = info["storageClass"]
+    if claim:
+        fields["claimName"] = spec.get("claimName")
+    return fields
+
+
+def _bytes(size: object) -> object:
+    try:
+        return quantity_value(str(size))
+    except ValueError:
+        return size
+
+
+def _matches(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    return all(found.get(key) == value for key, value in wanted.items())
