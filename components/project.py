@@ -30,6 +30,10 @@ class ProjectArgs:
     declared: bool = False
     """Record the project without calling Run:ai (a Knative-only stack with no
     connection): its namespace and quotas come from the stack file."""
+    retain_on_destroy: bool = False
+    """Leave the project in Run:ai on destroy (Pulumi's `retain_on_delete`):
+    set while it holds a retained model store, which Run:ai would otherwise
+    delete with it. A later `up` adopts the project again."""
 
 
 def stack_mark() -> str:
@@ -75,7 +79,10 @@ class Project(pulumi.ComponentResource):
             "defaultNodePools": args.default_node_pools,
         }
         props.update({key: value for key, value in optional.items() if value})
-        resource = RunaiProject(name, props, pulumi.ResourceOptions(parent=self))
+        retain = args.retain_on_destroy and not (args.existing or args.declared)
+        resource = RunaiProject(
+            name, props, pulumi.ResourceOptions(parent=self, retain_on_delete=retain)
+        )
 
         self.project_name = name
         self.cluster_id = args.cluster_id

@@ -30,6 +30,14 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
     """
     connection = config.connection
     control_plane_url = connection.url if connection else ""
+    # Run:ai takes a project's assets with it; a retained model store only
+    # survives a destroy when its project does, so such a project is kept.
+    knative_only = _knative_only(config)
+    keepers = {
+        config.project_of(s.project)
+        for s in config.model_stores
+        if s.retain_on_destroy and not s.existing and s.name not in knative_only
+    }
     projects = {
         p.name: Project(
             p.name,
@@ -42,23 +50,18 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                 existing=p.existing,
                 requested_namespace=p.requested_namespace,
                 default_node_pools=p.default_node_pools,
+                retain_on_destroy=p.name in keepers,
             ),
         )
         for p in config.projects
     }
     # Run:ai assets only for what a Run:ai API inference uses (or nothing
     # uses, as before); Knative inferences get Kubernetes objects instead.
-    knative_only = _knative_only(config)
     credentials = {
         c.name: _credential(c, projects[config.project_of(c.project)], secret)
         for c in config.credentials
         if c.name not in knative_only
     }
-    # TODO: a retained model store in a project this stack creates is still
-    # deleted on destroy, by Run:ai, together with the project; the user then
-    # downloads the weights again. Keeping the project as well while it holds
-    # a retained store would fix it, at the price of its quota staying
-    # reserved; until then only stores in `existing: true` projects survive.
     stores = {
         s.name: DataSource(
             s.name,

@@ -425,6 +425,16 @@ class SimulatedEngine:
             still_there = found.id is not None
         except Exception:
             still_there = True  # unknown: do not claim it is gone
+        if still_there and entry["type"].endswith(":Project"):
+            self._summary.retained.append(label)
+            self.report(
+                f"{label}: retained in Run:ai as {physical} (retainOnDelete) because "
+                "it holds a retained model store, which Run:ai would delete with "
+                "it; its quota stays reserved and the next up adopts it. To let "
+                "both go, set retainOnDestroy: false on its model stores, run up, "
+                "then destroy"
+            )
+            return
         if still_there:
             self._summary.retained.append(label)
             self.report(

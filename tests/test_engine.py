@@ -126,6 +126,16 @@ def test_local_stack_up_again_update_and_destroy(
     rolled = snapshot(client, project)
     gone = engine(changed, state, lines).destroy()
     after = snapshot(client, project)
+    back = engine(changed, state, lines).up()
+    adopted = snapshot(client, project)
+    let_go = local_stack(
+        connection,
+        projects=[{"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]}],
+        modelStores=[{"name": "model-store", "size": "20Gi", "retainOnDestroy": False}],
+    )
+    engine(let_go, state, lines).up()
+    final = engine(let_go, state, lines).destroy()
+    emptied = snapshot(client, project)
 
     url = first.exports["inferences"]["chat-qwen"]["url"]
     assert len(first.created) == 4 and not first.updated
@@ -142,15 +152,27 @@ def test_local_stack_up_again_update_and_destroy(
     assert again == deployed
     assert third.updated == ["Inference chat-qwen"] and not third.replaced
     assert list(rolled["revisions"].values()) == [(1, 1)]
-    # The model store is retained, but Run:ai deletes a project's assets with
-    # the project, and this stack owns its project: the summary says so.
-    assert len(gone.deleted) == 3 and after == {}
-    assert gone.lost == ["DataSource model-store"] and not gone.retained
+    # The model store is retained, and with it the project that holds it
+    # (Run:ai deletes a project's assets with the project); the next up takes
+    # both back, so the downloaded weights are used again.
+    assert sorted(gone.deleted) == ["Credential hf-token", "Inference chat-qwen"]
+    assert sorted(gone.retained) == ["DataSource model-store", "Project hf-engine-a"]
+    assert not gone.lost and not after["workloads"] and not after["credentials"]
+    assert after["project"]["id"] == deployed["project"]["id"]
+    assert [p["meta"]["id"] for p in after["pvcs"]] == [
+        p["meta"]["id"] for p in deployed["pvcs"]
+    ]
     assert any(
-        line.startswith("DataSource model-store: was to be retained")
-        and "with Project hf-engine-a, which this run deleted" in line
+        line.startswith("Project hf-engine-a: retained in Run:ai")
+        and "quota stays reserved" in line
         for line in lines
     )
+    assert adopted["project"]["id"] == deployed["project"]["id"]
+    assert [p["meta"]["id"] for p in adopted["pvcs"]] == [
+        p["meta"]["id"] for p in deployed["pvcs"]
+    ]
+    assert len(back.created) == 4 and len(adopted["workloads"]) == 1
+    assert len(final.deleted) == 4 and not final.retained and emptied == {}
     state_text = state.read_text()
     assert (
         TOKEN not in state_text and connection["runai:clientSecret"] not in state_text

@@ -99,12 +99,13 @@ def post_store(
     return str(client.post(PVC_PATH, body)["meta"]["id"])
 
 
-def test_only_the_model_store_is_registered_with_retain_on_delete() -> None:
+def test_the_model_store_and_its_project_are_registered_with_retain_on_delete() -> None:
     run = run_stack("local")
 
     retained = {r.name for r in run.custom() if r.retain_on_delete}
 
-    assert retained == {"model-store"}
+    # The project holds the store; Run:ai would delete the store with it.
+    assert retained == {"model-store", "hf-local"}
 
 
 def test_a_kept_store_is_adopted_instead_of_created(
@@ -196,3 +197,39 @@ def test_destroy_keeps_the_store_up_adopts_it_and_false_lets_it_go(
     assert "DataSource model-store" in gone.deleted and not gone.retained
     assert stores(client, project) == []
     assert json.loads(state.read_text())["resources"] == {}
+
+
+def test_only_a_project_this_stack_kept_is_adopted(
+    connection: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = ProjectProvider()
+    provider.configure(ConfigureRequest(Config(dict(connection), "runai-hf")))
+    inputs = {
+        "name": f"keep-{uuid.uuid4().hex[:8]}",
+        "clusterId": connection["runai:clusterId"],
+        "quotas": [{"nodePool": "default", "gpu": 1}],
+        "description": MARK,
+    }
+    kept = provider.create(dict(inputs))
+    foreign = {**inputs, "name": f"theirs-{uuid.uuid4().hex[:8]}"}
+    foreign.pop("description")
+    theirs = provider.create(dict(foreign))
+
+    with caplog.at_level(logging.INFO, logger="runai_hf"):
+        adopted = provider.create({**inputs, "quotas": [{"gpu": 0.5}]})
+    with pytest.raises(ConflictError):
+        provider.create({**foreign, "description": MARK})
+    other_stack = MARK.replace("/local", "/prod")
+    with pytest.raises(ConflictError):
+        provider.create({**inputs, "description": other_stack})
+    with RunaiClient(ConnectionSettings.resolve(connection)) as api:
+        served = api.get(f"/api/v1/org-unit/projects/{adopted.id}")
+    provider.delete(str(adopted.id), adopted.outs)
+    provider.delete(str(theirs.id), theirs.outs)
+
+    assert adopted.id == kept.id
+    assert caplog.messages == [
+        f"project {inputs['name']}: adopted the project this stack kept (id {kept.id})"
+    ]
+    # Adopting brings the kept project to what the stack declares now.
+    assert [r["gpu"]["deserved"] for r in served["resources"]] == [0.5]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ __all__ = ["ProjectProvider"]
 logger = logging.getLogger("runai_hf")
 
 _PATH = "/api/v1/org-unit/projects"
+_MARK = re.compile(r"managed by Pulumi stack [^\s)]+")
 
 PROJECT_API_FIELDS = {
     "name": "name",
@@ -82,11 +84,58 @@ class ProjectProvider(RunaiProvider):
                 project = self._find(client, props)
                 logger.info("project %s: using the existing project", props["name"])
                 return CreateResult(str(project["id"]), self._outputs(props, project))
+            kept = self._kept_by_this_stack(client, props)
+            if kept is not None:
+                return self._adopt(client, props, kept)
             project = client.post(_PATH, self._body(client, props))
             project_id = str(project["id"])
             project = self._wait_ready(client, project_id) or project
         logger.debug("project %s: created as %s", props["name"], project_id)
         return CreateResult(project_id, self._outputs(props, project))
+
+    def _kept_by_this_stack(
+        self, client: RunaiClient, props: Mapping[str, Any]
+    ) -> Any | None:
+        """A project of this name that this same stack kept on an earlier destroy.
+
+        Only a project carrying the stack's own mark is taken back; any other
+        of that name makes the POST fail with Run:ai's conflict, as before.
+        """
+        mark = _MARK.search(str(props.get("description") or ""))
+        if mark is None:
+            return None
+        filters = [f"name=={props['name']}", f"clusterId=={props['clusterId']}"]
+        for project in client.get(_PATH, filterBy=filters)["projects"]:
+            if mark.group(0) in str(project.get("description") or ""):
+                return project
+        return None
+
+    def _adopt(
+        self, client: RunaiClient, props: Mapping[str, Any], project: Any
+    ) -> CreateResult:
+        project_id = str(project["id"])
+        wanted = props.get("requestedNamespace")
+        if wanted and project.get("requestedNamespace") not in (None, wanted):
+            raise RunaiHFError(
+                f"project {props['name']}: the project this stack kept has namespace "
+                f"{project.get('requestedNamespace')!r}, not {wanted!r}; put "
+                "requestedNamespace back, or delete the kept project in Run:ai"
+            )
+        department = props.get("department")
+        if department and str(project.get("parentId")) != self._department_id(
+            client, str(department)
+        ):
+            raise RunaiHFError(
+                f"project {props['name']}: the project this stack kept is not in "
+                f"department {department!r}; put department back, or delete the "
+                "kept project in Run:ai"
+            )
+        logger.info(
+            "project %s: adopted the project this stack kept (id %s)",
+            props["name"],
+            project_id,
+        )
+        return CreateResult(project_id, self.update(project_id, {}, dict(props)).outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         if props.get("declared"):
