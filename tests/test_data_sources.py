@@ -12,6 +12,7 @@ from pulumi.dynamic.config import Config
 from test_config import VALID
 from test_program import run_stack
 
+from components._client import ConnectionSettings, RunaiClient
 from components._providers import DataSourceProvider
 from components._values import normalize
 from components.config import StackConfig
@@ -163,6 +164,12 @@ def project(connection: dict[str, str]) -> Any:
             {"subPath": "b.jinja"},
             True,
         ),
+        (
+            "secret",
+            {"credentialAssetId": "<credential>", "mountPath": "/s"},
+            {"defaultMode": "0440"},
+            True,
+        ),
     ],
 )
 def test_kind_created_updated_or_replaced_and_deleted(
@@ -176,6 +183,8 @@ def test_kind_created_updated_or_replaced_and_deleted(
     provider = DataSourceProvider()
     provider.configure(ConfigureRequest(Config(dict(connection), "runai-hf")))
     provider.poll_initial = 0.02  # type: ignore[misc]
+    if spec.get("credentialAssetId"):
+        spec = {**spec, "credentialAssetId": _credential(connection, project)}
     inputs = provider.check(
         {},
         {
@@ -198,3 +207,80 @@ def test_kind_created_updated_or_replaced_and_deleted(
 
     assert diff.changes and bool(diff.replaces) is replaces
     assert provider.read(created.id, inputs).id is None
+
+
+def _credential(connection: dict[str, str], project: Any) -> str:
+    with RunaiClient(ConnectionSettings.resolve(connection)) as client:
+        made = client.post(
+            "/api/v1/asset/credentials/generic-secret",
+            {
+                "meta": {
+                    "name": f"mounted-{uuid.uuid4().hex[:6]}",
+                    "scope": "project",
+                    "projectId": int(project.outs["projectId"]),
+                    "clusterId": connection["runai:clusterId"],
+                },
+                "spec": {
+                    "keyValuePairs": [{"key": "token", "value": "not-a-real-one"}]
+                },
+            },
+        )
+    return str(made["meta"]["id"])
+
+
+def test_every_kind_is_created_attached_and_deleted_by_the_program(
+    connection: dict[str, str], tmp_path: Any
+) -> None:
+    """The whole program, through the engine simulation, against the emulator:
+    one inference mounting a source of every kind the API has for it."""
+    from test_engine import engine, inferences_with, local_stack
+
+    sources = [
+        {**NFS, "mountPath": "/corpus"},
+        {"name": "cache", "kind": "hostPath", "path": "/mnt/c", "mountPath": "/c"},
+        {"name": "tpl", "kind": "configMap", "configMap": "t", "mountPath": "/t"},
+        {
+            "name": "token",
+            "kind": "secret",
+            "credential": "hf-token",
+            "mountPath": "/s",
+        },
+        {
+            "name": "code",
+            "kind": "git",
+            "repository": "https://example.invalid/org/repo.git",
+            "branch": "main",
+            "mountPath": "/code",
+        },
+    ]
+    quotas = [{"nodePool": "default", "gpu": 1}]
+    stack = local_stack(
+        connection,
+        projects=[{"name": "ds-every-kind", "quotas": quotas}],
+        dataSources=sources,
+        inferences=inferences_with({"dataSources": [s["name"] for s in sources]}),
+        modelStores=[{"name": "model-store", "size": "20Gi", "retainOnDestroy": False}],
+    )
+    state = tmp_path / "state.json"
+    lines: list[str] = []
+
+    up = engine(stack, state, lines).up()
+    workload_id = up.exports["inferences"]["chat-qwen"]["workloadId"]
+    with RunaiClient(ConnectionSettings.resolve(connection)) as client:
+        storage = client.get(f"/api/v1/workloads/inferences/{workload_id}")["spec"][
+            "storage"
+        ]
+    down = engine(stack, state, lines).destroy()
+
+    assert sorted(storage) == [
+        "configMapVolume",
+        "git",
+        "hostPath",
+        "nfs",
+        "pvc",
+        "secretVolume",
+    ]
+    assert storage["git"][0]["repository"].endswith("/org/repo.git")
+    assert storage["secretVolume"][0]["secret"]  # the credential's secret name
+    assert len([c for c in up.created if c.startswith("DataSource")]) == 6
+    assert len([d for d in down.deleted if d.startswith("DataSource")]) == 6
