@@ -491,6 +491,22 @@ _CREDENTIAL_FIELDS = {
 """The settings each credential kind takes (all but tokenKey are required)."""
 
 
+def _only_looked_up(
+    asset: ModelStoreConfig | DataSourceConfig, rule: str, keep: Iterable[str] = ()
+) -> bool:
+    """Whether the asset is a reference (`existing`), which names it and no more."""
+    if not asset.existing:
+        if asset.scope is not None:
+            raise ValueError("scope only applies with existing: true")
+        return False
+    naming = {"name", "runai_name", "project", "existing", "scope", *keep}
+    given = asset.model_fields_set - naming
+    if given:
+        names = ", ".join(sorted(to_camel(field) for field in given))
+        raise ValueError(f"{rule}: drop {names}")
+    return True
+
+
 class ModelStoreConfig(_ProjectAsset):
     """A PVC data source the server downloads weights into (a model store)."""
 
@@ -520,22 +536,9 @@ class ModelStoreConfig(_ProjectAsset):
 
     @model_validator(mode="after")
     def _existing_needs_claim(self) -> ModelStoreConfig:
-        if self.existing:
-            given = self.model_fields_set & {
-                "size",
-                "storage_class",
-                "claim_name",
-                "existing_pvc",
-                "retain_on_destroy",
-            }
-            if given:
-                names = ", ".join(sorted(to_camel(field) for field in given))
-                raise ValueError(
-                    f"an existing model store is looked up, not written: drop {names}"
-                )
+        rule = "an existing model store is looked up, not written"
+        if _only_looked_up(self, rule, keep={"mount_path"}):
             return self
-        if self.scope is not None:
-            raise ValueError("scope only applies with existing: true")
         if self.existing_pvc and not self.claim_name:
             raise ValueError("existingPvc: true needs the claimName of that PVC")
         return self
@@ -639,24 +642,9 @@ class DataSourceConfig(_ProjectAsset):
                 "kind s3: Run:ai does not support S3 data sources for inference; "
                 "copy the data into a PVC model store instead"
             )
-        if self.existing:
-            given = self.model_fields_set - {
-                "name",
-                "runai_name",
-                "project",
-                "kind",
-                "existing",
-                "scope",
-            }
-            if given:
-                names = ", ".join(sorted(to_camel(field) for field in given))
-                raise ValueError(
-                    "an existing data source is looked up and its spec copied: "
-                    f"drop {names}"
-                )
+        rule = "an existing data source is looked up and its spec copied"
+        if _only_looked_up(self, rule, keep={"kind"}):
             return self
-        if self.scope is not None:
-            raise ValueError("scope only applies with existing: true")
         if self.mount_path is None:
             needed = ("mount_path", *needed)
         missing = [to_camel(f) for f in needed if getattr(self, f) is None]
