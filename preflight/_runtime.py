@@ -192,9 +192,21 @@ def run_program(
         if added:
             sys.path.remove(root)
         reset_runtime()
+        _cancel_pending(loop)
         loop.close()
         asyncio.set_event_loop(None)
     return ProgramRun(monitor.registrations, exports)
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """A failed program leaves Outputs waiting on resources that never came;
+    cancel them, as the language host's exit would, instead of leaving them
+    to be reported as destroyed while pending."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 async def _resolve_exports() -> dict[str, tuple[Any, bool]]:

@@ -443,6 +443,14 @@ def config_problems(**values: Any) -> str:
             "an existing data source is looked up and its spec copied: drop server",
         ),
         (
+            {"modelStores": [{"name": "w", "existing": True, "size": "10Gi"}]},
+            "an existing model store is looked up, not written: drop size",
+        ),
+        (
+            {"modelStores": [{"name": "w", "scope": "tenant"}]},
+            "scope only applies with existing: true",
+        ),
+        (
             {
                 "dataSources": [
                     {"name": "d", "kind": "nfs", "server": "s", "path": "/e"}
