@@ -530,9 +530,9 @@ class ModelStoreConfig(_ProjectAsset):
     retain_on_destroy: bool = True
     """Keep the PVC data source, and the weights downloaded into it, when the
     stack is destroyed or the store is removed from it; a later `up` adopts it
-    again. false: destroy deletes the data source and its weights. Run:ai
-    deletes a project's assets with the project, so a store is only kept when
-    its project outlives the stack (an existing project)."""
+    again. A project the stack creates is kept with it (Run:ai deletes a
+    project's assets with the project), its quota still reserved. false:
+    destroy deletes the data source and its weights."""
 
     @model_validator(mode="after")
     def _existing_needs_claim(self) -> ModelStoreConfig:
