@@ -19,11 +19,10 @@ from .errors import RunaiHFError
 __all__ = [
     "STORAGE_KEYS",
     "compute_from_asset",
-    "compute_set_in_stack",
     "environment_from_asset",
     "storage_from_asset",
+    "template_environment",
     "variables_from_asset",
-    "without_unset_environment",
 ]
 
 _ENVIRONMENT_PLAIN = {
@@ -130,6 +129,37 @@ def variables_from_asset(
     return copied + list(ours)
 
 
+_SPECIFIC_ENVIRONMENT_KEYS = (
+    "args",
+    "command",
+    "runAsUid",
+    "runAsGid",
+    "supplementalGroups",
+)
+"""What a template's `specificEnv` may say over its environment asset."""
+
+
+def template_environment(
+    environment: Mapping[str, Any] | None, template: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A template's environment asset with its `specificEnv` laid over it."""
+    result = dict(environment or {})
+    specific = template.get("specificEnv") or {}
+    for key in _SPECIFIC_ENVIRONMENT_KEYS:
+        if specific.get(key) is not None:
+            result[key] = specific[key]
+    variables = specific.get("environmentVariables") or []
+    if variables:
+        named = {variable.get("name") for variable in variables}
+        kept = [
+            variable
+            for variable in result.get("environmentVariables") or []
+            if variable.get("name") not in named
+        ]
+        result["environmentVariables"] = kept + list(variables)
+    return result
+
+
 def compute_from_asset(
     compute: Mapping[str, Any], asset: Mapping[str, Any], settings: InferenceConfig
 ) -> dict[str, Any]:
@@ -140,7 +170,7 @@ def compute_from_asset(
         if _is_set(settings, setting):
             for key in keys:
                 result.pop(key, None)
-    result.update(compute_set_in_stack(compute, settings))
+    result.update(_compute_set_in_stack(compute, settings))
     if "largeShmRequest" not in result and compute.get("largeShmRequest"):
         # The server needs it (TGI, tensor parallelism) whatever the asset says.
         result["largeShmRequest"] = True
@@ -148,7 +178,7 @@ def compute_from_asset(
     return result
 
 
-def compute_set_in_stack(
+def _compute_set_in_stack(
     compute: Mapping[str, Any], settings: InferenceConfig
 ) -> dict[str, Any]:
     """Only the compute keys the stack decides; a template or asset fills the rest."""
@@ -159,18 +189,6 @@ def compute_set_in_stack(
         for key in decided
     }
     return {key: value for key, value in compute.items() if key in keys}
-
-
-def without_unset_environment(
-    spec: Mapping[str, Any], settings: InferenceConfig
-) -> dict[str, Any]:
-    """The spec without the server defaults a workload template should supply."""
-    chosen = settings.model_fields_set
-    return {
-        key: value
-        for key, value in spec.items()
-        if key not in _ENVIRONMENT_PLAIN or _ENVIRONMENT_PLAIN[key] in chosen
-    }
 
 
 def _is_set(settings: InferenceConfig, setting: str) -> bool:

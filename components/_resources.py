@@ -108,6 +108,8 @@ class RunaiLookup(Resource, module="runai", name="Lookup"):
     spec: pulumi.Output[dict[str, Any]]
     clusterName: pulumi.Output[str]
     secretName: pulumi.Output[str]
+    environment: pulumi.Output[dict[str, Any]]
+    compute: pulumi.Output[dict[str, Any]]
 
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
@@ -117,6 +119,8 @@ class RunaiLookup(Resource, module="runai", name="Lookup"):
             "spec": None,
             "clusterName": None,
             "secretName": None,
+            "environment": None,
+            "compute": None,
         }
         _unwrap_pickler()
         super().__init__(LookupProvider(), name, {**props, **outputs}, opts)

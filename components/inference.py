@@ -10,10 +10,8 @@ import pulumi
 
 from ._existing import (
     compute_from_asset,
-    compute_set_in_stack,
     environment_from_asset,
     variables_from_asset,
-    without_unset_environment,
 )
 from ._knative import KnativeInputs, render_service, service_name, service_url
 from ._resources import RunaiInference
@@ -73,7 +71,8 @@ class HFInferenceArgs:
     compute_asset: pulumi.Output[dict[str, Any]] | None = None
     """The spec of an existing Run:ai compute resource to copy requests from."""
     template_id: pulumi.Input[str] | None = None
-    """A Run:ai workload template Run:ai merges under what the stack sets."""
+    """The Run:ai workload template the inference is made from; what it gives
+    arrives through `environment_asset` and `compute_asset`, copied inline."""
 
 
 class HFInference(pulumi.ComponentResource):
@@ -265,9 +264,6 @@ def _with_assets(spec: dict[str, Any], args: HFInferenceArgs) -> dict[str, Any]:
     preview still shows the rest of the spec as known.
     """
     settings = args.settings
-    if args.template_id is not None:
-        spec = without_unset_environment(spec, settings)
-        spec["compute"] = compute_set_in_stack(spec["compute"], settings)
     if args.compute_asset is not None:
         compute = spec["compute"]
         spec["compute"] = args.compute_asset.apply(

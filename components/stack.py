@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from ._existing import storage_from_asset
+from ._existing import storage_from_asset, template_environment
 from ._kube_objects import credential_secret, model_store_claim
 from ._presets import is_reference
 from ._resources import RunaiLookup
@@ -413,20 +413,39 @@ class _Presets:
     def lookup(
         self, reference: str, settings: InferenceConfig
     ) -> pulumi.Output[dict[str, Any]] | None:
-        """The spec of the existing environment or compute the inference names."""
+        """What the inference copies for `environment` or `compute`: the spec
+        of the existing asset it names, else its workload template's."""
         section = {"environment": "environments", "compute": "compute_resources"}
         name = getattr(settings, reference)
         preset = getattr(self.config, section[reference]).get(name) if name else None
-        if preset is None or not is_reference(preset):
+        if preset is not None and is_reference(preset):
+            runai_name = str(preset.get("runaiName") or name)
+            scope = preset.get("scope")
+            return self._find(reference, runai_name, settings, scope=scope).spec
+        if preset is not None:
+            return None  # defined in the stack: nothing to copy
+        template = self.template(settings)
+        if template is None:
             return None
-        runai_name = str(preset.get("runaiName") or name)
-        found = self._find(reference, runai_name, settings, scope=preset.get("scope"))
-        return found.spec
+        if reference == "environment":
+            return pulumi.Output.all(template.environment, template.spec).apply(
+                lambda found: template_environment(found[0], found[1])
+            )
+        return template.compute.apply(lambda found: dict(found or {}))
 
     def template_id(self, settings: InferenceConfig) -> pulumi.Input[str] | None:
-        if settings.template is None:
-            return settings.template_id
-        return self._find("workload-template", settings.template, settings).assetId
+        template = self.template(settings)
+        return template.assetId if template is not None else None
+
+    def template(self, settings: InferenceConfig) -> RunaiLookup | None:
+        """The workload template the inference names, by name or by id."""
+        if settings.template is not None:
+            return self._find("workload-template", settings.template, settings)
+        if settings.template_id is not None:
+            return self._find(
+                "workload-template", settings.template_id, settings, by_id=True
+            )
+        return None
 
     def _find(
         self,
@@ -435,6 +454,7 @@ class _Presets:
         settings: InferenceConfig,
         *,
         scope: str | None = None,
+        by_id: bool = False,
     ) -> RunaiLookup:
         project_name = self.config.project_of(settings.project)
         key = (kind, runai_name, project_name)
@@ -446,6 +466,8 @@ class _Presets:
                 "name": runai_name,
                 "projectId": project.project_id,
             }
+            if by_id:
+                props["byId"] = True
             if scope:
                 props["scope"] = scope
             self.found[key] = RunaiLookup(

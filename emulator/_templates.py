@@ -61,7 +61,8 @@ def _asset(emulator: Emulator, field: str, asset_id: object, kind: str) -> Asset
 
 def _check_visible(template: Asset, project: Project) -> None:
     meta = template.meta
-    if meta.get("scope") == "project" and meta.get("projectId") != project.id:
+    # Asset metas carry the project id as a number, projects as a string.
+    if meta.get("scope") == "project" and str(meta.get("projectId")) != project.id:
         raise bad_request(
             f"templateId: workload template {meta.get('name')!r} belongs to project"
             f" {meta.get('projectId')}, not to project {project.id}"

@@ -259,7 +259,7 @@ class SimulatedEngine:
             existing = bool(checked.get("existing"))
             if not existing:
                 self._summary.created.append(label)
-            verb = "found (an existing project, only read)" if existing else "created"
+            verb = "found in Run:ai (only read)" if existing else "created"
         else:
             change = self._change(provider, label, old, checked)
             if change is None:
@@ -393,20 +393,26 @@ class SimulatedEngine:
                     continue
                 existing = bool((entry.get("inputs") or {}).get("existing"))
                 self.report(
-                    f"{label}: left in place (an existing project)"
+                    f"{label}: left in place (it exists outside this stack)"
                     if existing
                     else f"{label}: deleting"
                 )
+                provider = self._provider(entry["provider"])
                 try:
-                    self._provider(entry["provider"]).delete(
-                        entry["id"], entry["outputs"]
-                    )
+                    provider.delete(entry["id"], entry["outputs"])
                 except Exception as error:
                     raise EngineError(f"{label}: delete failed: {error}") from error
                 self.state.drop(urn)
-                if not existing:
-                    self._summary.deleted.append(label)
-                    deleted[urn.split("#", 1)[0]] = label
+                if existing:
+                    continue
+                if entry["type"].endswith(":Project") and _left_standing(
+                    provider, entry
+                ):
+                    # The provider declined: others' objects are in it.
+                    self._summary.retained.append(label)
+                    continue
+                self._summary.deleted.append(label)
+                deleted[urn.split("#", 1)[0]] = label
         for entry in retained.values():
             self._report_retained(entry, deleted)
 
@@ -460,3 +466,10 @@ class SimulatedEngine:
 
 def _label(entry: dict[str, Any]) -> str:
     return f"{entry['type'].rsplit(':', 1)[-1]} {entry['name']}"
+
+
+def _left_standing(provider: ResourceProvider, entry: dict[str, Any]) -> bool:
+    try:
+        return provider.read(entry["id"], entry["outputs"]).id is not None
+    except Exception:
+        return False

@@ -414,3 +414,44 @@ def test_rollout_past_the_progress_deadline_fails_and_reverts(
     assert "did not become ready" in str(raised.value)
     assert "Non-preemptible over quota" in str(raised.value)
     assert served["spec"]["image"] == "vllm/vllm-openai:v0.10.2"
+
+
+def test_destroy_leaves_a_project_holding_what_others_put_in_it(
+    connection: dict[str, str], tmp_path: Path, client: RunaiClient
+) -> None:
+    """Run:ai deletes a project's contents with it; another team's data source
+    in a project this stack made must not go with the stack."""
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    project = "hf-engine-shared"
+    stack = local_stack(
+        connection,
+        projects=[{"name": project, "quotas": [{"nodePool": "default", "gpu": 1}]}],
+        modelStores=[{"name": "model-store", "size": "20Gi", "retainOnDestroy": False}],
+    )
+    engine(stack, state, lines).up()
+    project_id = int(snapshot(client, project)["project"]["id"])
+    theirs = client.post(
+        "/api/v1/asset/datasource/nfs",
+        {
+            "meta": {
+                "name": "their-corpus",
+                "scope": "project",
+                "projectId": project_id,
+            },
+            "spec": {"server": "nfs.team", "path": "/x", "mountPath": "/x"},
+        },
+    )
+
+    gone = engine(stack, state, lines).destroy()
+    still = client.get(f"/api/v1/asset/datasource/nfs/{theirs['meta']['id']}")
+    left = snapshot(client, project)
+    client.delete(f"/api/v1/asset/datasource/nfs/{theirs['meta']['id']}")
+    client.delete(f"/api/v1/org-unit/projects/{project_id}")
+
+    assert still["meta"]["name"] == "their-corpus"
+    assert (
+        left["project"]["id"] == str(project_id) or left["project"]["id"] == project_id
+    )
+    assert gone.retained == [f"Project {project}"] and len(gone.deleted) == 3
+    assert not any(line.startswith(f"Project {project}: deleted") for line in lines)

@@ -131,7 +131,13 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
         {
             "meta": {"name": "team-serving", **tenant},
             "spec": {
-                "assets": {"environment": ids["environment"], "compute": ids["compute"]}
+                "assets": {
+                    "environment": ids["environment"],
+                    "compute": ids["compute"],
+                },
+                "specificEnv": {
+                    "environmentVariables": [{"name": "TEMPLATE_VAR", "value": "t"}]
+                },
             },
         },
     )
@@ -308,6 +314,13 @@ def test_a_workload_template_fills_what_the_stack_leaves_unset(
 
     summary = engine(stack, state).up()
     spec = served_spec(client, summary)
+    edited = {
+        "meta": {"name": "team-small"},
+        "spec": {"gpuDevicesRequest": 1, "cpuCoreRequest": 3},
+    }
+    client.put(f"/api/v1/asset/compute/{team_assets['compute']}", edited)
+    second = engine(stack, state).up()
+    after_edit = served_spec(client, second)
     engine(stack, state).destroy()
 
     # No image in the stack: the template's environment supplies it; the
@@ -316,6 +329,11 @@ def test_a_workload_template_fills_what_the_stack_leaves_unset(
     assert spec["compute"]["gpuPortionRequest"] == 0.5
     assert spec["compute"]["cpuCoreRequest"] == 2
     assert "Qwen/Qwen2.5-0.5B-Instruct" in spec["args"]
+    names = [variable["name"] for variable in spec["environmentVariables"]]
+    assert {"VLLM_LOGGING_LEVEL", "TEMPLATE_VAR", "HF_TOKEN"} <= set(names)
+    # An edit to the template's compute resource is an update of the inference.
+    assert after_edit["compute"]["cpuCoreRequest"] == 3
+    assert second.updated and "Inference chat-qwen" in second.updated
 
 
 # -- the copy rules, without a control plane ------------------------------------
@@ -612,3 +630,70 @@ def test_an_existing_data_source_becomes_an_inline_mount(
     mount = storage_from_asset(kind, "d", lookup, mount_path="/models")
 
     assert mount == {"name": "d", **expected}
+
+
+def test_quota_policies_weigh_a_templates_gpus_once_it_is_read(
+    capsys: pytest.CaptureFixture[str],
+    connection: dict[str, str],
+    client: RunaiClient,
+    team_assets: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    from preflight.__main__ import main
+
+    big = client.post(
+        "/api/v1/asset/compute",
+        {
+            "meta": {"name": "four-gpus", "scope": "tenant"},
+            "spec": {"gpuDevicesRequest": 4},
+        },
+    )
+    template = client.post(
+        "/api/v1/asset/workload-template",
+        {
+            "meta": {"name": "big-serving", "scope": "tenant"},
+            "spec": {
+                "assets": {
+                    "environment": team_assets["environment"],
+                    "compute": big["meta"]["id"],
+                }
+            },
+        },
+    )
+    document = _local_document()
+    config = document["config"]
+    config.update(
+        {
+            "runai:url": connection["runai:url"],
+            "runai:clusterId": connection["runai:clusterId"],
+            "runai-hf:environment": "prod",
+        }
+    )
+    inference = config["runai-hf:inferences"][0]
+    inference.pop("gpu")
+    inference.update(
+        template="big-serving",
+        priority="very-high",
+        endpoint={"access": "authenticatedUsers"},
+    )
+    inference.pop("preemptibility")
+    path = PROJECT_DIR / "stacks" / "Pulumi.scratch-big-template.yaml"
+    monkeypatch.setenv("RUNAI_CLIENT_SECRET", connection["runai:clientSecret"])
+    try:
+        path.write_text(yaml.safe_dump(document))
+        offline = main(["--stack", "scratch-big-template"])
+        offline_out = capsys.readouterr().out
+        online = main(["--stack", "scratch-big-template", "--online"])
+        online_out = capsys.readouterr().out
+    finally:
+        path.unlink(missing_ok=True)
+        client.delete(f"/api/v1/asset/workload-template/{template['meta']['id']}")
+        client.delete(f"/api/v1/asset/compute/{big['meta']['id']}")
+
+    # Offline the template's compute is unknown, and the policies say they
+    # cannot judge it yet; read, its 4 GPUs break the 1-GPU quota.
+    assert offline == 0 and "cannot check until the value is known" in offline_out
+    assert online == 1
+    assert "[mandatory] non-preemptible-within-deserved-quota" in online_out

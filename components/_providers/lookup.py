@@ -47,7 +47,7 @@ COLLECTIONS = {
 SCOPES = ("project", "department", "cluster", "tenant")
 """Nearest first: a project's own asset shadows a tenant-wide one of that name."""
 
-_IDENTITY = ["kind", "name", "scope", "projectId"]
+_IDENTITY = ["kind", "name", "scope", "projectId", "byId"]
 _CREDENTIAL_FIELDS = {"secret": "credentialAssetId", "git": "credentialId"}
 """Data source kinds that name a credential, and the spec field naming it."""
 _WHAT = {
@@ -104,7 +104,8 @@ class LookupProvider(AssetProvider):
         if asset is None:
             return diff_result(["name"], ["name"], delete_first=False)
         fresh = self._outputs(news, asset)
-        moved = [k for k in ("spec", "secretName") if fresh.get(k) != olds.get(k)]
+        watched = ("spec", "secretName", "environment", "compute")
+        moved = [k for k in watched if fresh.get(k) != olds.get(k)]
         return diff_result(moved, [], delete_first=False)
 
     def update(
@@ -122,6 +123,14 @@ class LookupProvider(AssetProvider):
     def _find(self, props: Mapping[str, Any]) -> Any:
         """The asset of that name nearest to the project, or a clear error."""
         kind = self._at(props)
+        if props.get("byId"):
+            asset = kind.fetch(str(props["name"]))
+            if asset is None:
+                raise RunaiHFError(
+                    f"{self._label(props)} does not exist in Run:ai (read "
+                    f"{kind.path}/{props['name']}); check the id"
+                )
+            return asset
         query: dict[str, Any] = {"name": props["name"]}
         project = str(props.get("projectId") or "")
         if project.isdigit():
@@ -147,16 +156,44 @@ class LookupProvider(AssetProvider):
         self, props: Mapping[str, Any], asset: Mapping[str, Any]
     ) -> dict[str, Any]:
         outputs = dict(props)
+        # Every output is set, found or not: an output left out would stay
+        # unknown in a preview and hold up whatever copies from this lookup.
         outputs.update(
             assetId=str(asset["meta"]["id"]),
             spec=normalize(asset.get("spec") or {}),
             clusterName=self.cluster_name(asset),
+            secretName=None,
+            environment=None,
+            compute=None,
         )
+        if props.get("kind") == "workload-template":
+            outputs.update(self._template_assets(outputs["spec"]))
         field = _CREDENTIAL_FIELDS.get(str(props.get("kind")))
         credential_id = (asset.get("spec") or {}).get(field) if field else None
         if credential_id:
             outputs["secretName"] = self._credential_secret(asset, credential_id)
         return outputs
+
+    def _template_assets(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """The specs of the environment and compute resource a template names.
+
+        Read with the template, so that an edit to either is a change of this
+        lookup like an edit to the template itself.
+        """
+        assets = spec.get("assets") or {}
+        found: dict[str, Any] = {"environment": None, "compute": None}
+        for kind in found:
+            reference = assets.get(kind)
+            asset_id = reference.get("id") if isinstance(reference, dict) else None
+            if not asset_id:
+                continue
+            asset = self._at({"kind": kind}).fetch(str(asset_id))
+            if asset is None:
+                raise RunaiHFError(
+                    f"workload template's {kind} {asset_id} does not exist in Run:ai"
+                )
+            found[kind] = normalize(asset.get("spec") or {})
+        return found
 
     def _credential_secret(self, asset: Mapping[str, Any], credential_id: str) -> str:
         """The Kubernetes secret behind the credential a data source uses."""

@@ -203,6 +203,21 @@ class ProjectProvider(RunaiProvider):
         if props.get("existing"):
             logger.info("project %s: existing project left in place", props["name"])
             return
+        with self.client() as client:
+            others = _contents(client, id_)
+        if others:
+            # Run:ai would delete them with the project: another stack's or
+            # another team's work. The stack's own are gone by now (the
+            # engine deletes dependants first), so these are not ours.
+            shown = ", ".join(others[:5]) + (" and more" if len(others) > 5 else "")
+            logger.warning(
+                "project %s: left in place, because it still holds what this "
+                "stack did not delete (%s), which Run:ai would delete with it; "
+                "delete the project in Run:ai once they are gone",
+                props["name"],
+                shown,
+            )
+            return
         self.delete_path(f"{_PATH}/{id_}")
 
     def _body(self, client: RunaiClient, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -372,4 +387,39 @@ def _cpu_memory(
         mine = written.get(key)
         same = mine is not None and convert(mine) == round(float(served))
         found[key] = mine if same else f"{round(float(served))}{unit}"
+    return found
+
+
+_ASSET_COLLECTIONS = {
+    "credential": (
+        "/api/v1/asset/credentials/generic-secret",
+        "/api/v1/asset/credentials/docker-registry",
+        "/api/v1/asset/credentials/password",
+    ),
+    "data source": tuple(
+        f"/api/v1/asset/datasource/{kind}"
+        for kind in ("pvc", "nfs", "host-path", "git", "config-map", "secrets")
+    ),
+    "environment": ("/api/v1/asset/environment",),
+    "compute resource": ("/api/v1/asset/compute",),
+    "workload template": ("/api/v1/asset/workload-template",),
+}
+
+
+def _contents(client: RunaiClient, project_id: str) -> list[str]:
+    """What lives in the project in Run:ai: its workloads and its own assets."""
+    found = [
+        f"workload {workload.get('name')}"
+        for workload in client.get(
+            "/api/v1/workloads", filterBy=f"projectId=={project_id}"
+        ).get("workloads")
+        or []
+    ]
+    for what, paths in _ASSET_COLLECTIONS.items():
+        for path in paths:
+            entries = client.get(path, scope="project", projectId=project_id)
+            found += [
+                f"{what} {(entry.get('meta') or {}).get('name')}"
+                for entry in entries.get("entries") or []
+            ]
     return found
