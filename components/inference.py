@@ -66,6 +66,9 @@ class HFInferenceArgs:
     )
     knative: KnativeDelivery | None = None
     """Set: deliver as a Knative Service instead of through the Run:ai API."""
+    data_sources: list[DataSource] = dataclasses.field(default_factory=list)
+    """The data sources `volumes` mounts: created before the inference, deleted
+    after it (the mounts are inline, so nothing else orders them)."""
     environment_asset: pulumi.Output[dict[str, Any]] | None = None
     """The spec of an existing Run:ai environment to copy unset fields from."""
     compute_asset: pulumi.Output[dict[str, Any]] | None = None
@@ -125,7 +128,11 @@ class HFInference(pulumi.ComponentResource):
                 "gpuMemoryPerDevice": args.gpu_memory_per_device,
             },
         }
-        resource = RunaiInference(name, props, pulumi.ResourceOptions(parent=self))
+        resource = RunaiInference(
+            name,
+            props,
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.data_sources)),
+        )
 
         self.workload_id = resource.workloadId
         self.phase = resource.phase

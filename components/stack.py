@@ -120,6 +120,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                     env_credentials=env_credentials,
                     gpu_memory_per_device=config.gpu_memory_of(settings),
                     volumes=_attachments(settings, config, credentials, sources),
+                    data_sources=[sources[name] for name in settings.data_sources],
                     environment_asset=presets.lookup("environment", settings),
                     compute_asset=presets.lookup("compute", settings),
                     template_id=presets.template_id(settings),

@@ -284,3 +284,7 @@ def test_every_kind_is_created_attached_and_deleted_by_the_program(
     assert storage["secretVolume"][0]["secret"]  # the credential's secret name
     assert len([c for c in up.created if c.startswith("DataSource")]) == 6
     assert len([d for d in down.deleted if d.startswith("DataSource")]) == 6
+    # The mounts are inline, yet the inference waits for its data sources and
+    # goes before them.
+    assert up.created[-1] == "Inference chat-qwen"
+    assert down.deleted[0] == "Inference chat-qwen"
