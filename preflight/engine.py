@@ -323,8 +323,11 @@ class SimulatedEngine:
         except ConflictError as error:
             raise EngineError(
                 f"{label}: create failed: {error}. Run:ai has an object of that name "
-                "that this state does not list (a run was interrupted, or the state "
-                "file was lost): delete it in Run:ai, then apply again"
+                "that this state does not list. If its description says it is "
+                "managed by another stack, or it has none, it is not this stack's: "
+                "give this one another name (runaiName). If it names this stack, a "
+                "run was interrupted or the state file was lost: delete it in "
+                "Run:ai, then apply again"
             ) from error
         except Exception as error:
             raise EngineError(f"{label}: create failed: {error}") from error

@@ -131,7 +131,10 @@ def test_a_kept_store_is_adopted_instead_of_created(
 
 
 def test_unmarked_or_different_stores_are_not_adopted(
-    connection: dict[str, str], project: dict[str, Any], client: RunaiClient
+    connection: dict[str, str],
+    project: dict[str, Any],
+    client: RunaiClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     provider = provider_for(connection)
     foreign = post_store(client, project, "model-store-ab12c", "the data team's")
@@ -140,10 +143,15 @@ def test_unmarked_or_different_stores_are_not_adopted(
     )
     smaller = provider.create(store_inputs(connection, project, size="10Gi"))
 
-    made = provider.create(store_inputs(connection, project))
+    with caplog.at_level(logging.WARNING, logger="runai_hf"):
+        made = provider.create(store_inputs(connection, project))
 
     assert made.id not in (foreign, other_stack, smaller.id)
     assert len(stores(client, project)) == 4
+    # Only this stack's own kept store is worth a word: it is orphaned now.
+    assert len(caplog.messages) == 1
+    assert f"retained PVC data source {smaller.outs['name']}" in caplog.messages[0]
+    assert "is not adopted" in caplog.messages[0]
 
 
 def test_a_pinned_name_taken_by_a_foreign_store_stays_a_conflict(

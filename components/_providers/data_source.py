@@ -104,12 +104,24 @@ class DataSourceProvider(AssetProvider):
             entries = client.get(self.path, **query).get("entries") or []
         claim = bool(props.get("claimName"))
         wanted = _create_only(self._body(props)["spec"], claim=claim)
+        ours = [asset for asset in entries if self._same_store(props, asset)]
         found = [
             asset
-            for asset in entries
-            if self._same_store(props, asset)
-            and _matches(_create_only(asset.get("spec") or {}, claim=claim), wanted)
+            for asset in ours
+            if _matches(_create_only(asset.get("spec") or {}, claim=claim), wanted)
         ]
+        for asset in ours:
+            if asset not in found:
+                # Kept weights this stack can no longer use: say so, since
+                # nothing else will ever point at them.
+                logger.warning(
+                    "model store %s: the retained PVC data source %s was made "
+                    "with other settings (size, storage class or claim) and is "
+                    "not adopted; delete it in Run:ai if its weights are no "
+                    "longer needed",
+                    props.get("logicalName") or props["name"],
+                    asset["meta"]["name"],
+                )
         # Several can match after repeated destroy and up with adoption off;
         # the newest most likely holds the most recent weights.
         found.sort(key=lambda asset: str(asset["meta"].get("createdAt") or ""))
