@@ -19,6 +19,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import sys
 import urllib.parse
 from collections.abc import Callable
@@ -220,20 +221,26 @@ def _require_loopback(stack_file: StackFile) -> None:
         )
 
 
+def secret_variable(key: str) -> str:
+    """The environment variable the local demo reads a registry or Git
+    password from: `runai-hf:gitPassword` -> `RUNAI_HF_SECRET_GIT_PASSWORD`."""
+    name = key.rsplit(":", 1)[-1]
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return "RUNAI_HF_SECRET_" + re.sub(r"[^A-Za-z0-9]+", "_", words).upper()
+
+
 def _with_environment_secrets(stack_file: StackFile, *, destroy: bool) -> StackFile:
-    """The local demo's secrets: the client secret, and HF tokens, from the env.
+    """The local demo's secrets from the environment: the client secret, HF
+    tokens (HF_TOKEN) and other credentials' passwords (`secret_variable`).
 
     A destroy runs no program, so it needs only the client secret.
     """
     wanted = dict(SECRET_ENVIRONMENT)
     credentials = {} if destroy else _credential_secret_keys(stack_file)
     for key, kind in credentials.items():
-        if kind != "huggingFace":
-            raise RunaiHFError(
-                f"{key}: the local demo sets only HF tokens from the environment; "
-                f"drop the {kind} credential from this stack"
-            )
-        wanted[key] = TOKEN_ENVIRONMENT
+        wanted[key] = (
+            TOKEN_ENVIRONMENT if kind == "huggingFace" else secret_variable(key)
+        )
     secrets: dict[str, str] = {}
     missing: dict[str, list[str]] = {}
     for key, variable in wanted.items():
