@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from components.errors import RunaiHFError
+from components.errors import ApiError, ControlPlaneUnreachable, RunaiHFError
 
 from ._changes import (
     ONLINE_UNAVAILABLE,
@@ -96,19 +96,24 @@ def _echo_inputs(registration: Registration) -> tuple[str | None, dict[str, Any]
 
 
 def plan(stack_file: StackFile, *, online: bool = False) -> ProgramRun:
-    handler = _lookup_existing(stack_file) if online else _echo_inputs
-    return run_program(
-        PROJECT_DIR, with_placeholders(stack_file), handler, preview=True
-    )
+    missing: list[str] = []
+    handler = _lookup_existing(stack_file, missing) if online else _echo_inputs
+    run = run_program(PROJECT_DIR, with_placeholders(stack_file), handler, preview=True)
+    if missing:
+        # Every reference was tried, so one run names all that are missing.
+        count = f"{len(missing)} references" if len(missing) > 1 else "a reference"
+        raise RunaiHFError(f"{count} could not be resolved:\n  " + "\n  ".join(missing))
+    return run
 
 
 def _lookup_existing(
-    stack_file: StackFile,
+    stack_file: StackFile, missing: list[str]
 ) -> Callable[[Registration], tuple[str | None, dict[str, Any]]]:
     """Resolve what the stack only references (`existing: true`) in Run:ai.
 
     Reads only: each such resource's own provider looks it up by name through
-    the stack's connection; everything else is planned offline as usual.
+    the stack's connection; everything else is planned offline as usual. What
+    cannot be found is collected in `missing`, and the plan goes on.
     """
     import base64
 
@@ -136,7 +141,13 @@ def _lookup_existing(
         provider = dill.loads(base64.b64decode(blob))
         provider.configure(ConfigureRequest(DynamicConfig(config, stack_file.project)))
         checked = provider.check({}, inputs).inputs
-        found = provider.create(checked)
+        try:
+            found = provider.create(checked)
+        except (ApiError, ControlPlaneUnreachable):
+            raise  # the connection, not the reference: no use trying the rest
+        except RunaiHFError as error:
+            missing.append(str(error))
+            return _echo_inputs(registration)
         return found.id, {**registration.inputs, **(found.outs or {})}
 
     return handler

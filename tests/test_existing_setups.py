@@ -566,12 +566,20 @@ def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
         }
     )
     config["runai-hf:inferences"][0]["environment"] = "shared"
+    config["runai-hf:dataSources"] = [
+        {"name": "d", "kind": "nfs", "existing": True, "runaiName": "team-datasets"}
+    ]
+    config["runai-hf:inferences"][0]["dataSources"] = ["d"]
     monkeypatch.setenv("RUNAI_CLIENT_SECRET", connection["runai:clientSecret"])
     try:
         path.write_text(yaml.safe_dump(document))
         found = main(["--stack", "scratch-online-refs", "--json", "--online"])
         plan = json.loads(capsys.readouterr().out)
         config["runai-hf:environments"]["shared"]["runaiName"] = "not-there"
+        config["runai-hf:computeResources"] = {
+            "small": {"existing": True, "runaiName": "nor-this"}
+        }
+        config["runai-hf:inferences"][0]["compute"] = "small"
         path.write_text(yaml.safe_dump(document))
         missing = main(["--stack", "scratch-online-refs", "--online"])
         err = capsys.readouterr().err
@@ -580,8 +588,13 @@ def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
 
     inference = next(r for r in plan["resources"] if r["type"].endswith(":Inference"))
     assert found == 0 and inference["inputs"]["spec"]["image"] == ENV_IMAGE
+    assert inference["inputs"]["spec"]["storage"]["nfs"][0]["server"] == (
+        "nfs.team.internal"
+    )
     assert missing == 1
+    assert "2 references could not be resolved" in err
     assert "environment 'not-there' does not exist in Run:ai" in err
+    assert "compute resource 'nor-this' does not exist in Run:ai" in err
 
 
 @pytest.mark.parametrize(

@@ -156,15 +156,16 @@ class LookupProvider(AssetProvider):
         self, props: Mapping[str, Any], asset: Mapping[str, Any]
     ) -> dict[str, Any]:
         outputs = dict(props)
-        # Every output is set, found or not: an output left out would stay
-        # unknown in a preview and hold up whatever copies from this lookup.
+        # Every output gets a value, empty when there is nothing: a preview
+        # takes a missing or null output for unknown, which would hold up
+        # whatever copies from this lookup.
         outputs.update(
             assetId=str(asset["meta"]["id"]),
             spec=normalize(asset.get("spec") or {}),
-            clusterName=self.cluster_name(asset),
-            secretName=None,
-            environment=None,
-            compute=None,
+            clusterName=self.cluster_name(asset) or "",
+            secretName="",
+            environment={},
+            compute={},
         )
         if props.get("kind") == "workload-template":
             outputs.update(self._template_assets(outputs["spec"]))
@@ -181,7 +182,7 @@ class LookupProvider(AssetProvider):
         lookup like an edit to the template itself.
         """
         assets = spec.get("assets") or {}
-        found: dict[str, Any] = {"environment": None, "compute": None}
+        found: dict[str, Any] = {"environment": {}, "compute": {}}
         for kind in found:
             reference = assets.get(kind)
             asset_id = reference.get("id") if isinstance(reference, dict) else None
