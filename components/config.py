@@ -655,10 +655,24 @@ class DataSourceConfig(_ProjectAsset):
 
 _GIT_SCHEMES = ("https", "http", "ssh", "git")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*$")
+_HTTP_USER_INFO = re.compile(r"^\s*https?://[^/?#]*@", re.IGNORECASE)
 
 
 def _git_repository(value: str) -> str:
-    """A Git URL (https, http, ssh, git) or scp-like SSH address, no password."""
+    """A Git URL (https, http, ssh, git) or scp-like SSH address, no password.
+
+    An http(s) URL takes no user information at all: a token alone before
+    '@' (https://ghp_...@github.com/...) is as secret as user:password.
+    """
+    if _HTTP_USER_INFO.match(value):
+        # Checked on the raw text, before parsing, so that no later message
+        # (an unparseable URL's included) can repeat the secret.
+        raise ValueError(
+            "the URL holds user information before '@' (a user name or token), "
+            "which would land in the stack file, the state, the plan and Run:ai "
+            "in clear: write it as https://host/org/repo.git and sign in with a "
+            "credential of kind password, named in credential:"
+        )
     if _SCP_LIKE.match(value):
         return value
     parsed = urllib.parse.urlsplit(value)

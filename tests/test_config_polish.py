@@ -1,0 +1,66 @@
+"""Config rules and messages tightened after review: each test names a gap."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from test_config import VALID
+from test_git_data_source import GIT, LOGIN
+
+from components.config import StackConfig
+from components.errors import ConfigError
+
+
+def problems(values: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        StackConfig.from_values(values)
+    return raised.value.problems
+
+
+def with_sources(*sources: dict[str, Any], attach: list[str]) -> dict[str, Any]:
+    values = copy.deepcopy(VALID)
+    values["credentials"] = [{"name": "hf-token"}, dict(LOGIN)]
+    values["dataSources"] = copy.deepcopy(list(sources))
+    values["inferences"][0]["dataSources"] = attach
+    return values
+
+
+# -- git repository URLs carry no user information ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://ghp_token123@github.com/acme/x.git", "ghp_token123"),
+        ("http://x-access-token:ghs_abc@github.com/acme/x.git", "ghs_abc"),
+        ("https://deploy-bot@git.example.invalid/ml/prompts.git", "deploy-bot"),
+        ("https://ghp_token123@/acme/x.git", "ghp_token123"),
+        ("https://ghp_tok en@github.com/acme/x.git", "ghp_tok"),
+    ],
+)
+def test_user_information_in_an_http_url_is_refused_unrepeated(
+    url: str, secret: str
+) -> None:
+    found = problems(with_sources({**GIT, "repository": url}, attach=[]))
+
+    assert len(found) == 1
+    assert found[0].startswith("runai-hf:dataSources[0].repository: ")
+    assert "before '@'" in found[0]
+    assert "kind password" in found[0] and "credential:" in found[0]
+    assert secret not in found[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@github.com:org/repo.git",
+        "ssh://git@host.example/org/repo.git",
+        "https://github.com/acme/x.git",
+    ],
+)
+def test_ssh_users_and_plain_https_stay_accepted(url: str) -> None:
+    values = with_sources({**GIT, "repository": url, "credential": None}, attach=[])
+
+    assert StackConfig.from_values(values).data_sources[0].repository == url
