@@ -148,6 +148,7 @@ def _data_source_sets(
         "a data source set",
         DATA_SOURCE_SET_FIELDS,
         problems,
+        may_reference=False,
     )
     stores = _names_of(values.get("modelStores"))
     sources = _names_of(values.get("dataSources"))
@@ -204,7 +205,11 @@ def _presets(
     what: str,
     fields: tuple[str, ...],
     problems: list[str],
+    *,
+    may_reference: bool = True,
 ) -> dict[str, dict[str, Any]]:
+    """The section's presets by name; `may_reference`: whether one may be
+    `{existing: true, runaiName, scope}`, an asset looked up in Run:ai."""
     raw = values.get(section) or {}
     if not isinstance(raw, dict):
         problems.append(
@@ -217,18 +222,33 @@ def _presets(
         if not isinstance(settings, dict):
             problems.append(f"{where}: is not a mapping of settings")
             continue
-        if "existing" in settings:
+        if "existing" in settings and may_reference:
             _check_reference(where, what, settings, problems)
             found[str(name)] = {}  # resolved in Run:ai when the program runs
             continue
+        known = [*fields, *REFERENCE_FIELDS] if may_reference else list(fields)
         for key in settings:
-            if key not in fields:
+            if key not in fields and key in REFERENCE_FIELDS and not may_reference:
+                problems.append(_no_reference(where, key, what, fields))
+            elif key not in fields:
                 problems.append(
                     f"{where}.{key}: is not a setting {what} carries"
-                    f"{closest(key, [*fields, *REFERENCE_FIELDS])}"
+                    f"{closest(key, known)}"
                 )
         found[str(name)] = {k: v for k, v in settings.items() if k in fields}
     return found
+
+
+def _no_reference(where: str, key: str, what: str, fields: tuple[str, ...]) -> str:
+    # Only environments and compute resources are copied from Run:ai assets;
+    # without this, `existing: true` on a set was taken and did nothing.
+    return (
+        f"{where}.{key}: {what} cannot reference an existing Run:ai asset "
+        "(existing, runaiName and scope are for environments and "
+        f"computeResources); it carries only {' and '.join(fields)}. To mount a "
+        "data source that exists in Run:ai, declare it under runai-hf:dataSources "
+        "with existing: true and list it in this set's dataSources"
+    )
 
 
 def is_reference(settings: object) -> bool:

@@ -64,3 +64,46 @@ def test_ssh_users_and_plain_https_stay_accepted(url: str) -> None:
     values = with_sources({**GIT, "repository": url, "credential": None}, attach=[])
 
     assert StackConfig.from_values(values).data_sources[0].repository == url
+
+
+# -- data source sets reference nothing in Run:ai ---------------------------------
+
+
+def sets_stack(**sets: Any) -> dict[str, Any]:
+    values = copy.deepcopy(VALID)
+    values["dataSources"] = [
+        {
+            "name": "corpus",
+            "kind": "nfs",
+            "server": "nfs.internal",
+            "path": "/export",
+            "mountPath": "/corpus",
+        }
+    ]
+    values["dataSourceSets"] = sets
+    return values
+
+
+def test_an_existing_data_source_set_is_refused() -> None:
+    values = sets_stack(shared={"existing": True, "runaiName": "x", "scope": "project"})
+    values["inferences"][0]["dataSourceSet"] = "shared"
+
+    found = problems(values)
+
+    assert [line.split(":", 2)[1] for line in found] == [
+        "dataSourceSets.shared.existing",
+        "dataSourceSets.shared.runaiName",
+        "dataSourceSets.shared.scope",
+    ]
+    assert "cannot reference an existing Run:ai asset" in found[0]
+    assert "environments and computeResources" in found[0]
+    assert "existing: true and list it in this set's dataSources" in found[0]
+
+
+def test_unknown_set_keys_are_not_told_about_existing() -> None:
+    found = problems(sets_stack(shared={"dataSources": ["corpus"], "exist": True}))
+
+    assert found == [
+        "runai-hf:dataSourceSets.shared.exist: is not a setting a data source set "
+        "carries; known settings here: modelStore, dataSources"
+    ]
