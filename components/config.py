@@ -562,7 +562,7 @@ class DataSourceConfig(_ProjectAsset):
     server: str | None = None
     """nfs: the NFS server."""
     path: str | None = None
-    """nfs: the exported path; hostPath: the path on the node."""
+    """nfs: the exported path; hostPath: the absolute path on the node."""
     read_only: bool = True
     """nfs and hostPath: mount read-only."""
     mount_propagation: Literal["None", "HostToContainer"] | None = None
@@ -570,7 +570,8 @@ class DataSourceConfig(_ProjectAsset):
     config_map: DnsLabel | None = None
     """configMap: the ConfigMap's name in the project namespace."""
     sub_path: str | None = None
-    """configMap: mount one key at mountPath instead of the whole map."""
+    """configMap: mount one key (a relative path, no '..') at mountPath instead of
+    the whole map."""
     default_mode: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
     """configMap and secret: file mode, such as 0644."""
     credential: DnsLabel | None = None
@@ -585,14 +586,41 @@ class DataSourceConfig(_ProjectAsset):
 
     @field_validator("path")
     @classmethod
-    def _git_mounts_at_mount_path(
-        cls, value: str | None, info: ValidationInfo
-    ) -> str | None:
-        if value is not None and info.data.get("kind") == "git":
+    def _path_of_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and kind == "git":
             raise ValueError(
                 f"{value!r}: a git data source takes no path; the checkout goes to "
                 "mountPath (the API's git path), path is the export or node path "
                 "of kinds nfs and hostPath"
+            )
+        if value is not None and kind == "hostPath":
+            # Kubernetes refuses a relative or '..' host path only when the
+            # pod starts; here it is refused before anything is created.
+            segments = value.split("/")
+            if not value.startswith("/") or ".." in segments or value.strip() != value:
+                raise ValueError(
+                    f"{value!r} is not an absolute node path: a hostPath data "
+                    "source mounts a directory of the node, such as /mnt/data "
+                    "(starting with '/', no '..' segments)"
+                )
+        return value
+
+    @field_validator("sub_path")
+    @classmethod
+    def _relative_key_path(cls, value: str | None) -> str | None:
+        # Kubernetes allows only a descending relative subPath; '..' or a
+        # leading '/' would fail every replica at start, not at `up`.
+        if value is not None and (
+            not value
+            or value.startswith("/")
+            or ".." in value.split("/")
+            or value.strip() != value
+        ):
+            raise ValueError(
+                f"{value!r} is not a relative key path: give the ConfigMap key "
+                "to mount (or a path below it), such as template.jinja, without "
+                "a leading '/' or '..' segments"
             )
         return value
 

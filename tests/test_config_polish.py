@@ -107,3 +107,46 @@ def test_unknown_set_keys_are_not_told_about_existing() -> None:
         "runai-hf:dataSourceSets.shared.exist: is not a setting a data source set "
         "carries; known settings here: modelStore, dataSources"
     ]
+
+
+# -- host paths are absolute, ConfigMap sub-paths descend -------------------------
+
+
+HOST = {"name": "scratch", "kind": "hostPath", "mountPath": "/scratch"}
+MAP = {"name": "tpl", "kind": "configMap", "configMap": "tpl", "mountPath": "/t"}
+
+
+@pytest.mark.parametrize("path", ["relative/path", "/data/../etc", "data"])
+def test_a_host_path_must_be_absolute(path: str) -> None:
+    found = problems(with_sources({**HOST, "path": path}, attach=[]))
+
+    assert found == [
+        f"runai-hf:dataSources[0].path: {path!r} is not an absolute node path: a "
+        "hostPath data source mounts a directory of the node, such as /mnt/data "
+        "(starting with '/', no '..' segments)"
+    ]
+
+
+@pytest.mark.parametrize("sub_path", ["../../etc/passwd", "/etc/passwd", "a/../b", ""])
+def test_a_config_map_sub_path_is_a_relative_key_path(sub_path: str) -> None:
+    found = problems(with_sources({**MAP, "subPath": sub_path}, attach=[]))
+
+    assert found == [
+        f"runai-hf:dataSources[0].subPath: {sub_path!r} is not a relative key "
+        "path: give the ConfigMap key to mount (or a path below it), such as "
+        "template.jinja, without a leading '/' or '..' segments"
+    ]
+
+
+def test_good_host_paths_and_sub_paths_pass() -> None:
+    values = with_sources(
+        {**HOST, "path": "/mnt/data"},
+        {**MAP, "subPath": "conf/template..jinja"},
+        attach=["scratch", "tpl"],
+    )
+
+    sources = StackConfig.from_values(values).data_sources
+    assert (sources[0].path, sources[1].sub_path) == (
+        "/mnt/data",
+        "conf/template..jinja",
+    )
