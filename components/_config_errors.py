@@ -100,6 +100,8 @@ def _message(item: Any, loc: tuple[int | str, ...]) -> str:
         return f"{_shown(value, loc)} is not a list; write a YAML list here"
     if kind == "too_short":
         return "is empty; give at least one entry"
+    if kind == "string_type" and isinstance(value, int | float):
+        return _quote_hint(value, loc)
     if kind in ("finite_number",):
         return f"{_shown(value, loc)} is not a finite number"
     bound = _BOUNDS.get(kind)
@@ -107,7 +109,39 @@ def _message(item: Any, loc: tuple[int | str, ...]) -> str:
         word, key = bound
         limit = item["ctx"][key]
         return f"{_shown(value, loc)} is out of range: it must be {word} {limit}"
-    return f"{_shown(value, loc)}: {item['msg'].lower()}"
+    # Only the first letter is lowered: the rest may quote a value as written.
+    text = str(item["msg"])
+    return f"{_shown(value, loc)}: {text[:1].lower()}{text[1:]}"
+
+
+def _quote_hint(value: float | bool, loc: tuple[int | str, ...]) -> str:
+    """Text was expected, YAML read a number or yes/no: say to quote it.
+
+    YAML turns an unquoted 1234567 into a number, 0400 into the octal number
+    256 and yes into true; only the value as parsed reaches the config.
+    """
+    shown = _shown(value, loc)
+    if shown == "[secret]":
+        return "is not text: write the value in quotes"
+    if isinstance(value, bool):
+        return (
+            f"{value} is a yes/no value, not text (YAML reads unquoted yes, no, "
+            "on, off, true and false so): write the text in quotes"
+        )
+    if loc and loc[-1] == "defaultMode" and isinstance(value, int):
+        if 0 <= value <= 0o777:
+            mode = f"0{value:03o}"
+            return (
+                f"{value} is a number, not text (YAML reads an unquoted {mode} as "
+                f"the octal number {value}): write '{mode}' in quotes"
+            )
+        return f"{value} is a number, not a file mode: write one in quotes, as '0644'"
+    if isinstance(value, int):
+        return f"{value} is a number, not text: write '{value}' in quotes"
+    return (
+        f"{value!r} is a number, not text (YAML read it as one): write the value "
+        "in quotes, exactly as meant"
+    )
 
 
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> Any:

@@ -90,7 +90,8 @@ CAPABILITIES = (
 ).split()
 """The Linux capabilities the API's `security.capabilities` enum allows."""
 
-_UUID_PATTERN = r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_FILE_MODE = re.compile(r"^0[0-7]{3}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MODEL_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?"
 _MODEL_ID = re.compile(rf"^(?:{_MODEL_PART}/)?{_MODEL_PART}$")
@@ -109,6 +110,25 @@ def _dns_label(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a DNS-1123 label: use at most 63 lower-case letters, "
             "digits and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _uuid(value: str) -> str:
+    # A pattern constraint would show users the regular expression instead.
+    if not _UUID.match(value):
+        raise ValueError(
+            f"{value!r} is not a UUID (such as 4ebb4567-6dc7-53ea-b9cd-401715881a88): "
+            "copy the template's id from Run:ai, or name it in template instead"
+        )
+    return value
+
+
+def _file_mode(value: str) -> str:
+    if not _FILE_MODE.match(value):
+        raise ValueError(
+            f"{value!r} is not a file mode: write a 0 and three octal digits, in "
+            "quotes, such as '0644' or '0400'"
         )
     return value
 
@@ -572,7 +592,7 @@ class DataSourceConfig(_ProjectAsset):
     sub_path: str | None = None
     """configMap: mount one key (a relative path, no '..') at mountPath instead of
     the whole map."""
-    default_mode: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
+    default_mode: Annotated[str, AfterValidator(_file_mode)] | None = None
     """configMap and secret: file mode, such as 0644."""
     credential: DnsLabel | None = None
     """secret: the credential of this stack whose Kubernetes secret is mounted;
@@ -1107,7 +1127,7 @@ class InferenceConfig(_Model):
     """A Run:ai workload template, by name, looked up when the program runs; Run:ai
     fills what the inference leaves unset from it (its environment's image,
     command and variables, its compute resource). Fields set here override."""
-    template_id: str | None = Field(default=None, pattern=_UUID_PATTERN)
+    template_id: Annotated[str, AfterValidator(_uuid)] | None = None
     """The same, by the template's id (a UUID), for a template found elsewhere."""
     data_source_set: str | None = None
     """A data source set of this stack: its model store unless modelStore is set

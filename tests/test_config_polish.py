@@ -150,3 +150,65 @@ def test_good_host_paths_and_sub_paths_pass() -> None:
         "/mnt/data",
         "conf/template..jinja",
     )
+
+
+# -- numbers where text is expected; readable patterns ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            {**GIT, "revision": 1234567},
+            "runai-hf:dataSources[0].revision: 1234567 is a number, not text: "
+            "write '1234567' in quotes",
+        ),
+        (
+            {**MAP, "defaultMode": 0o400},
+            "runai-hf:dataSources[0].defaultMode: 256 is a number, not text (YAML "
+            "reads an unquoted 0400 as the octal number 256): write '0400' in quotes",
+        ),
+        (
+            {**GIT, "branch": 1.10},
+            "runai-hf:dataSources[0].branch: 1.1 is a number, not text (YAML read "
+            "it as one): write the value in quotes, exactly as meant",
+        ),
+        (
+            {**GIT, "branch": True},
+            "runai-hf:dataSources[0].branch: True is a yes/no value, not text (YAML "
+            "reads unquoted yes, no, on, off, true and false so): write the text in "
+            "quotes",
+        ),
+        (
+            {**MAP, "defaultMode": "0999"},
+            "runai-hf:dataSources[0].defaultMode: '0999' is not a file mode: write a "
+            "0 and three octal digits, in quotes, such as '0644' or '0400'",
+        ),
+    ],
+)
+def test_unquoted_yaml_values_get_a_hint_to_quote_them(
+    source: dict[str, Any], expected: str
+) -> None:
+    assert problems(with_sources(source, attach=[])) == [expected]
+
+
+def test_a_quoted_mode_and_revision_pass() -> None:
+    values = with_sources(
+        {**GIT, "revision": "1234567"}, {**MAP, "defaultMode": "0400"}, attach=[]
+    )
+
+    git, config_map = StackConfig.from_values(values).data_sources
+    assert (git.revision, config_map.default_mode) == ("1234567", "0400")
+
+
+def test_a_bad_template_id_is_said_not_to_be_a_uuid() -> None:
+    values = copy.deepcopy(VALID)
+    values["inferences"][0]["templateId"] = "4EBB4567-not-a-uuid"
+
+    assert problems(values) == [
+        "runai-hf:inferences[0].templateId: '4EBB4567-not-a-uuid' is not a UUID "
+        "(such as 4ebb4567-6dc7-53ea-b9cd-401715881a88): copy the template's id "
+        "from Run:ai, or name it in template instead"
+    ]
+    values["inferences"][0]["templateId"] = "4EBB4567-6DC7-53EA-B9CD-401715881A88"
+    assert StackConfig.from_values(values).inferences[0].template_id
