@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -193,8 +194,14 @@ def _names(items: list[Any]) -> str:
     return ", ".join(item.name for item in items) or "none"
 
 
-def cross_reference_problems(config: StackConfig) -> list[str]:
-    """References between sections: names exist, kinds fit, projects agree."""
+def cross_reference_problems(
+    config: StackConfig, origins: Mapping[int, list[str]] | None = None
+) -> list[str]:
+    """References between sections: names exist, kinds fit, projects agree.
+
+    `origins`: where each merged data source of an inference with a data
+    source set was listed (`components._presets.SourceOrigins`).
+    """
     problems: list[str] = []
     problems += _duplicates("projects", [p.name for p in config.projects])
     problems += _duplicates("credentials", [c.name for c in config.credentials])
@@ -216,7 +223,8 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
         return problems
 
     for index, inference in enumerate(config.inferences):
-        problems += _inference_references(config, index, inference)
+        listed = (origins or {}).get(index)
+        problems += _inference_references(config, index, inference, listed)
         if "pulumi.com/stack" in inference.annotations:
             problems.append(
                 f"{PROJECT_NAMESPACE}:inferences[{index}].annotations: "
@@ -315,7 +323,9 @@ def _project_reference(
     return []
 
 
-def _inference_references(config: StackConfig, index: int, inference: Any) -> list[str]:
+def _inference_references(
+    config: StackConfig, index: int, inference: Any, listed: list[str] | None
+) -> list[str]:
     problems = []
     where = f"{PROJECT_NAMESPACE}:inferences[{index}]"
     project = config.project_of(inference.project)
@@ -352,12 +362,29 @@ def _inference_references(config: StackConfig, index: int, inference: Any) -> li
                 f"a credential of project {project}; known: {_names(in_project)}"
             )
     problems += _store_reference(config, where, project, inference)
-    problems += _volume_references(config, where, project, inference)
+    problems += _volume_references(config, where, project, inference, listed)
     return problems
 
 
+def _listed_at(where: str, position: int, listed: list[str] | None) -> str:
+    """The key path to report a merged data source under, with its origin.
+
+    One from the inference's data source set is reported under its
+    `dataSourceSet`, naming the set's entry: the inference may list none.
+    """
+    if listed is None or position >= len(listed):
+        return f"{where}.dataSources[{position}]"
+    if listed[position].startswith(f"{PROJECT_NAMESPACE}:dataSourceSets."):
+        return f"{where}.dataSourceSet ({listed[position]})"
+    return listed[position]
+
+
 def _volume_references(
-    config: StackConfig, where: str, project: str, inference: Any
+    config: StackConfig,
+    where: str,
+    project: str,
+    inference: Any,
+    listed: list[str] | None = None,
 ) -> list[str]:
     problems = []
     sources = {
@@ -370,12 +397,27 @@ def _volume_references(
         {store.mount_path: f"model store {store.name}"} if store else {}
     )
     if inference.data_sources and config.delivery_of(inference) == "knative":
+        from_set = listed is not None and all(
+            f"{where}.dataSources[" not in path for path in listed
+        )
+        key = f"{where}.dataSourceSet" if from_set else f"{where}.dataSources"
         return [
-            f"{where}.dataSources: data sources other than the model store are not "
-            "mounted by Knative delivery yet; use delivery runaiApi for this inference"
+            f"{key}: data sources other than the model store are not mounted by "
+            "Knative delivery yet; use delivery runaiApi for this inference"
         ]
+    first: dict[str, int] = {}
     for position, name in enumerate(inference.data_sources):
-        at = f"{where}.dataSources[{position}]"
+        at = _listed_at(where, position, listed)
+        if name in first:
+            # Checked before the mount path, which would otherwise clash with
+            # the same data source's first entry.
+            problems.append(
+                f"{at}: {name!r} is listed twice (also at "
+                f"{_listed_at(where, first[name], listed)}); list each data "
+                "source once"
+            )
+            continue
+        first[name] = position
         source = sources.get(name)
         if source is None:
             problems.append(

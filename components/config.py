@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from ._config_errors import closest, cross_reference_problems, describe
-from ._presets import expand_presets
+from ._presets import expand_with_origins
 from ._quantity import QUANTITY_PATTERN, cpu_cores, quantity_value
 from .errors import ConfigError
 
@@ -1417,7 +1417,7 @@ class StackConfig(_Model):
         if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 5:
             # The key's own error is reported; judge timeouts by the form's limit.
             maximum = FORM_MAX_INITIALIZATION_TIMEOUT
-        values, preset_problems = expand_presets(values)
+        values, preset_problems, origins = expand_with_origins(values)
         if preset_problems:
             raise ConfigError(preset_problems)
         try:
@@ -1426,7 +1426,7 @@ class StackConfig(_Model):
             )
         except ValidationError as error:
             raise ConfigError(describe(error, cls)) from None
-        problems = cross_reference_problems(config)
+        problems = cross_reference_problems(config, origins)
         if not problems:
             from ._knative_rules import delivery_problems
 

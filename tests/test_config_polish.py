@@ -212,3 +212,94 @@ def test_a_bad_template_id_is_said_not_to_be_a_uuid() -> None:
     ]
     values["inferences"][0]["templateId"] = "4EBB4567-6DC7-53EA-B9CD-401715881A88"
     assert StackConfig.from_values(values).inferences[0].template_id
+
+
+# -- data sources listed twice, clashes from a set, every set suggested -----------
+
+
+def nfs(name: str, mount_path: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "nfs",
+        "server": "nfs.internal",
+        "path": "/export",
+        "mountPath": mount_path,
+    }
+
+
+def test_a_data_source_listed_twice_is_said_to_be() -> None:
+    values = with_sources(nfs("corpus", "/corpus"), attach=["corpus", "corpus"])
+
+    assert problems(values) == [
+        "runai-hf:inferences[0].dataSources[1]: 'corpus' is listed twice (also at "
+        "runai-hf:inferences[0].dataSources[0]); list each data source once"
+    ]
+
+
+def test_a_data_source_listed_twice_beside_a_set_is_said_to_be() -> None:
+    values = sets_stack(shared={"dataSources": ["corpus"]})
+    values["dataSources"].append(nfs("extra", "/extra"))
+    values["inferences"][0].update(
+        dataSourceSet="shared", dataSources=["corpus", "extra", "extra"]
+    )
+
+    assert problems(values) == [
+        "runai-hf:inferences[0].dataSources[2]: 'extra' is listed twice (also at "
+        "runai-hf:inferences[0].dataSources[1]); list each data source once"
+    ]
+
+
+def test_a_set_listing_a_data_source_twice_is_refused() -> None:
+    values = sets_stack(shared={"dataSources": ["corpus", "corpus"]})
+
+    assert problems(values) == [
+        "runai-hf:dataSourceSets.shared.dataSources[1]: 'corpus' is listed twice "
+        "(also at dataSources[0]); list each data source once"
+    ]
+
+
+def test_a_clash_from_a_set_names_the_set_not_the_inferences_list() -> None:
+    values = sets_stack(shared={"dataSources": ["corpus", "clash"]})
+    values["dataSources"].append(nfs("clash", "/models"))
+    values["inferences"][0]["dataSourceSet"] = "shared"
+
+    assert problems(values) == [
+        "runai-hf:inferences[0].dataSourceSet "
+        "(runai-hf:dataSourceSets.shared.dataSources[1]): 'clash' mounts at "
+        "/models, where model store models already is; give it another mountPath"
+    ]
+
+
+def test_an_own_clash_beside_a_set_names_its_position_as_written() -> None:
+    values = sets_stack(shared={"dataSources": ["corpus"]})
+    values["dataSources"].append(nfs("clash", "/corpus"))
+    values["inferences"][0].update(dataSourceSet="shared", dataSources=["clash"])
+
+    assert problems(values) == [
+        "runai-hf:inferences[0].dataSources[0]: 'clash' mounts at /corpus, where "
+        "data source corpus already is; give it another mountPath"
+    ]
+
+
+def test_an_unknown_set_is_offered_every_set_defined() -> None:
+    values = sets_stack(
+        good={"dataSources": ["corpus"]}, broken={"dataSources": ["nothing"]}
+    )
+    values["inferences"][0]["dataSourceSet"] = "zzz"
+
+    found = problems(values)
+
+    assert found[-1] == (
+        "runai-hf:inferences[0].dataSourceSet: 'zzz' is not a data source set of "
+        "this stack; runai-hf:dataSourceSets has broken, good"
+    )
+
+
+def test_naming_a_defined_but_broken_set_reports_only_the_set() -> None:
+    values = sets_stack(broken={"dataSources": ["nothing"]})
+    values["inferences"][0]["dataSourceSet"] = "broken"
+
+    found = problems(values)
+
+    assert len(found) == 1
+    assert found[0].startswith("runai-hf:dataSourceSets.broken.dataSources[0]: ")
