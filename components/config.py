@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -246,7 +247,12 @@ AssetScope = Literal["project", "department", "cluster", "tenant"]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 ConfigKey = Annotated[str, AfterValidator(_config_key)]
 ContainerPath = Annotated[str, AfterValidator(_absolute_path)]
-Seconds = Annotated[int, BeforeValidator(parse_duration)]
+Seconds = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    # The schema says what parse_duration takes, not only the int it returns.
+    WithJsonSchema({"type": ["integer", "string"], "format": "duration"}),
+]
 Cpu = Annotated[float | str, BeforeValidator(_cpu)]
 Memory = Annotated[str, AfterValidator(_memory)]
 Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]

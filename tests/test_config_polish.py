@@ -303,3 +303,37 @@ def test_naming_a_defined_but_broken_set_reports_only_the_set() -> None:
 
     assert len(found) == 1
     assert found[0].startswith("runai-hf:dataSourceSets.broken.dataSources[0]: ")
+
+
+# -- the generated reference says what the keys take -------------------------------
+
+
+def reference_types() -> dict[str, str]:
+    from components._reference import render
+
+    rows = [
+        line.split(" | ") for line in render().splitlines() if line.startswith("| `")
+    ]
+    return {row[0].strip("| `"): row[1] for row in rows}
+
+
+@pytest.mark.parametrize("key", ["environments", "computeResources", "dataSourceSets"])
+def test_reference_shows_presets_as_named_settings(key: str) -> None:
+    assert reference_types()[f"runai-hf:{key}"] == "mapping of name to settings"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["initializationTimeout", "requestTimeout", "scaleToZeroAfter", "rolloutTimeout"],
+)
+def test_reference_shows_durations_as_seconds_or_text(key: str) -> None:
+    assert reference_types()[f"runai-hf:inferences[].{key}"] == (
+        "duration: seconds (`300`) or `90s`, `10m`, `1h30m`"
+    )
+
+
+def test_reference_keeps_plain_string_mappings() -> None:
+    types = reference_types()
+
+    assert types["runai-hf:inferences[].labels"] == "mapping of strings"
+    assert types["runai-hf:gpuMemoryPerNodePool"] == "mapping of strings"
