@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -100,6 +101,8 @@ def _message(item: Any, loc: tuple[int | str, ...]) -> str:
         return f"{_shown(value, loc)} is not a list; write a YAML list here"
     if kind == "too_short":
         return "is empty; give at least one entry"
+    if kind == "string_type" and isinstance(value, int | float):
+        return _quote_hint(value, loc)
     if kind in ("finite_number",):
         return f"{_shown(value, loc)} is not a finite number"
     bound = _BOUNDS.get(kind)
@@ -107,7 +110,39 @@ def _message(item: Any, loc: tuple[int | str, ...]) -> str:
         word, key = bound
         limit = item["ctx"][key]
         return f"{_shown(value, loc)} is out of range: it must be {word} {limit}"
-    return f"{_shown(value, loc)}: {item['msg'].lower()}"
+    # Only the first letter is lowered: the rest may quote a value as written.
+    text = str(item["msg"])
+    return f"{_shown(value, loc)}: {text[:1].lower()}{text[1:]}"
+
+
+def _quote_hint(value: float | bool, loc: tuple[int | str, ...]) -> str:
+    """Text was expected, YAML read a number or yes/no: say to quote it.
+
+    YAML turns an unquoted 1234567 into a number, 0400 into the octal number
+    256 and yes into true; only the value as parsed reaches the config.
+    """
+    shown = _shown(value, loc)
+    if shown == "[secret]":
+        return "is not text: write the value in quotes"
+    if isinstance(value, bool):
+        return (
+            f"{value} is a yes/no value, not text (YAML reads unquoted yes, no, "
+            "on, off, true and false so): write the text in quotes"
+        )
+    if loc and loc[-1] == "defaultMode" and isinstance(value, int):
+        if 0 <= value <= 0o777:
+            mode = f"0{value:03o}"
+            return (
+                f"{value} is a number, not text (YAML reads an unquoted {mode} as "
+                f"the octal number {value}): write '{mode}' in quotes"
+            )
+        return f"{value} is a number, not a file mode: write one in quotes, as '0644'"
+    if isinstance(value, int):
+        return f"{value} is a number, not text: write '{value}' in quotes"
+    return (
+        f"{value!r} is a number, not text (YAML read it as one): write the value "
+        "in quotes, exactly as meant"
+    )
 
 
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> Any:
@@ -159,8 +194,14 @@ def _names(items: list[Any]) -> str:
     return ", ".join(item.name for item in items) or "none"
 
 
-def cross_reference_problems(config: StackConfig) -> list[str]:
-    """References between sections: names exist, kinds fit, projects agree."""
+def cross_reference_problems(
+    config: StackConfig, origins: Mapping[int, list[str]] | None = None
+) -> list[str]:
+    """References between sections: names exist, kinds fit, projects agree.
+
+    `origins`: where each merged data source of an inference with a data
+    source set was listed (`components._presets.SourceOrigins`).
+    """
     problems: list[str] = []
     problems += _duplicates("projects", [p.name for p in config.projects])
     problems += _duplicates("credentials", [c.name for c in config.credentials])
@@ -182,7 +223,8 @@ def cross_reference_problems(config: StackConfig) -> list[str]:
         return problems
 
     for index, inference in enumerate(config.inferences):
-        problems += _inference_references(config, index, inference)
+        listed = (origins or {}).get(index)
+        problems += _inference_references(config, index, inference, listed)
         if "pulumi.com/stack" in inference.annotations:
             problems.append(
                 f"{PROJECT_NAMESPACE}:inferences[{index}].annotations: "
@@ -281,7 +323,9 @@ def _project_reference(
     return []
 
 
-def _inference_references(config: StackConfig, index: int, inference: Any) -> list[str]:
+def _inference_references(
+    config: StackConfig, index: int, inference: Any, listed: list[str] | None
+) -> list[str]:
     problems = []
     where = f"{PROJECT_NAMESPACE}:inferences[{index}]"
     project = config.project_of(inference.project)
@@ -318,12 +362,29 @@ def _inference_references(config: StackConfig, index: int, inference: Any) -> li
                 f"a credential of project {project}; known: {_names(in_project)}"
             )
     problems += _store_reference(config, where, project, inference)
-    problems += _volume_references(config, where, project, inference)
+    problems += _volume_references(config, where, project, inference, listed)
     return problems
 
 
+def _listed_at(where: str, position: int, listed: list[str] | None) -> str:
+    """The key path to report a merged data source under, with its origin.
+
+    One from the inference's data source set is reported under its
+    `dataSourceSet`, naming the set's entry: the inference may list none.
+    """
+    if listed is None or position >= len(listed):
+        return f"{where}.dataSources[{position}]"
+    if listed[position].startswith(f"{PROJECT_NAMESPACE}:dataSourceSets."):
+        return f"{where}.dataSourceSet ({listed[position]})"
+    return listed[position]
+
+
 def _volume_references(
-    config: StackConfig, where: str, project: str, inference: Any
+    config: StackConfig,
+    where: str,
+    project: str,
+    inference: Any,
+    listed: list[str] | None = None,
 ) -> list[str]:
     problems = []
     sources = {
@@ -336,12 +397,27 @@ def _volume_references(
         {store.mount_path: f"model store {store.name}"} if store else {}
     )
     if inference.data_sources and config.delivery_of(inference) == "knative":
+        from_set = listed is not None and all(
+            f"{where}.dataSources[" not in path for path in listed
+        )
+        key = f"{where}.dataSourceSet" if from_set else f"{where}.dataSources"
         return [
-            f"{where}.dataSources: data sources other than the model store are not "
-            "mounted by Knative delivery yet; use delivery runaiApi for this inference"
+            f"{key}: data sources other than the model store are not mounted by "
+            "Knative delivery yet; use delivery runaiApi for this inference"
         ]
+    first: dict[str, int] = {}
     for position, name in enumerate(inference.data_sources):
-        at = f"{where}.dataSources[{position}]"
+        at = _listed_at(where, position, listed)
+        if name in first:
+            # Checked before the mount path, which would otherwise clash with
+            # the same data source's first entry.
+            problems.append(
+                f"{at}: {name!r} is listed twice (also at "
+                f"{_listed_at(where, first[name], listed)}); list each data "
+                "source once"
+            )
+            continue
+        first[name] = position
         source = sources.get(name)
         if source is None:
             problems.append(

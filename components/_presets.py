@@ -27,7 +27,9 @@ __all__ = [
     "DATA_SOURCE_SET_FIELDS",
     "ENVIRONMENT_FIELDS",
     "REFERENCE_FIELDS",
+    "SourceOrigins",
     "expand_presets",
+    "expand_with_origins",
     "is_reference",
 ]
 
@@ -67,17 +69,39 @@ def merged(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+SourceOrigins = dict[int, list[str]]
+"""Per inference index (those with a data source set only): for each entry of
+its merged `dataSources`, the config key path where it was listed, in the set
+(`runai-hf:dataSourceSets.<set>.dataSources[i]`) or in the inference."""
+
+
 def expand_presets(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The stack values with each inference merged over the presets it names."""
+    expanded, problems, _ = expand_with_origins(values)
+    return expanded, problems
+
+
+def expand_with_origins(
+    values: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[str], SourceOrigins]:
+    """`expand_presets`, and where each merged data source was listed.
+
+    After the merge an inference's `dataSources` no longer says which entries
+    came from its set, nor at which position its own were written; problems
+    found later (a mount clash) need that to name the key path to edit.
+    """
     problems: list[str] = []
+    origins: SourceOrigins = {}
     presets = {
         reference: _presets(values, section, what, fields, problems)
         for reference, (section, what, fields) in _KINDS.items()
     }
     sets = _data_source_sets(values, problems)
+    raw_sets = values.get("dataSourceSets")
+    defined = sorted(map(str, raw_sets)) if isinstance(raw_sets, dict) else []
     inferences = values.get("inferences")
     if not isinstance(inferences, list):
-        return dict(values), problems
+        return dict(values), problems, origins
     expanded = []
     for index, inference in enumerate(inferences):
         if not isinstance(inference, dict):
@@ -102,26 +126,33 @@ def expand_presets(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
                 continue
             base = merged(base, known[name])
         inference = merged(base, inference)
-        expanded.append(_with_set(inference, index, sets, problems))
-    return {**values, "inferences": expanded}, problems
+        expanded.append(_with_set(inference, index, sets, defined, problems, origins))
+    return {**values, "inferences": expanded}, problems, origins
 
 
 def _with_set(
     inference: dict[str, Any],
     index: int,
     sets: dict[str, dict[str, Any]],
+    defined: list[str],
     problems: list[str],
+    origins: SourceOrigins,
 ) -> dict[str, Any]:
     """The inference with its data source set's model store and data sources.
 
-    Its own `modelStore` wins; its own `dataSources` follow the set's, each
-    name once, so a set can be extended but not shortened.
+    Its own `modelStore` wins; its own `dataSources` follow the set's, and
+    one the set lists already is not added again, so a set can be extended
+    but not shortened. A name the inference itself lists twice stays twice,
+    so that it is reported. `defined`: every set the stack defines, valid or
+    not; `sets`: the valid ones.
     """
     name = inference.get("dataSourceSet")
     if name is None:
         return inference
+    if isinstance(name, str) and name in defined and name not in sets:
+        return inference  # the set's own problems are reported already
     if not isinstance(name, str) or name not in sets:
-        hint = _suggest(str(name), sorted(sets), "dataSourceSets")
+        hint = _suggest(str(name), defined, "dataSourceSets")
         problems.append(
             f"runai-hf:inferences[{index}].dataSourceSet: {name!r} is not a data "
             f"source set of this stack{hint}"
@@ -134,7 +165,17 @@ def _with_set(
     own = result.get("dataSources", [])
     if isinstance(own, list):
         # Validation reports a malformed own list as written; it is not merged.
-        result["dataSources"] = list(dict.fromkeys([*chosen["dataSources"], *own]))
+        listed = list(chosen["dataSources"])
+        paths = [
+            f"runai-hf:dataSourceSets.{name}.dataSources[{position}]"
+            for position in range(len(listed))
+        ]
+        for position, source in enumerate(own):
+            if source not in chosen["dataSources"]:
+                listed.append(source)
+                paths.append(f"runai-hf:inferences[{index}].dataSources[{position}]")
+        result["dataSources"] = listed
+        origins[index] = paths
     return result
 
 
@@ -148,6 +189,7 @@ def _data_source_sets(
         "a data source set",
         DATA_SOURCE_SET_FIELDS,
         problems,
+        may_reference=False,
     )
     stores = _names_of(values.get("modelStores"))
     sources = _names_of(values.get("dataSources"))
@@ -169,7 +211,13 @@ def _data_source_sets(
             )
             listed = []
         for position, source in enumerate(listed):
-            if source not in sources:
+            if source in listed[:position]:
+                problems.append(
+                    f"{where}.dataSources[{position}]: {source!r} is listed twice "
+                    f"(also at dataSources[{listed.index(source)}]); list each data "
+                    "source once"
+                )
+            elif source not in sources:
                 problems.append(
                     f"{where}.dataSources[{position}]: {source!r} is not a data "
                     "source of this stack"
@@ -204,7 +252,11 @@ def _presets(
     what: str,
     fields: tuple[str, ...],
     problems: list[str],
+    *,
+    may_reference: bool = True,
 ) -> dict[str, dict[str, Any]]:
+    """The section's presets by name; `may_reference`: whether one may be
+    `{existing: true, runaiName, scope}`, an asset looked up in Run:ai."""
     raw = values.get(section) or {}
     if not isinstance(raw, dict):
         problems.append(
@@ -217,18 +269,33 @@ def _presets(
         if not isinstance(settings, dict):
             problems.append(f"{where}: is not a mapping of settings")
             continue
-        if "existing" in settings:
+        if "existing" in settings and may_reference:
             _check_reference(where, what, settings, problems)
             found[str(name)] = {}  # resolved in Run:ai when the program runs
             continue
+        known = [*fields, *REFERENCE_FIELDS] if may_reference else list(fields)
         for key in settings:
-            if key not in fields:
+            if key not in fields and key in REFERENCE_FIELDS and not may_reference:
+                problems.append(_no_reference(where, key, what, fields))
+            elif key not in fields:
                 problems.append(
                     f"{where}.{key}: is not a setting {what} carries"
-                    f"{closest(key, [*fields, *REFERENCE_FIELDS])}"
+                    f"{closest(key, known)}"
                 )
         found[str(name)] = {k: v for k, v in settings.items() if k in fields}
     return found
+
+
+def _no_reference(where: str, key: str, what: str, fields: tuple[str, ...]) -> str:
+    # Only environments and compute resources are copied from Run:ai assets;
+    # without this, `existing: true` on a set was taken and did nothing.
+    return (
+        f"{where}.{key}: {what} cannot reference an existing Run:ai asset "
+        "(existing, runaiName and scope are for environments and "
+        f"computeResources); it carries only {' and '.join(fields)}. To mount a "
+        "data source that exists in Run:ai, declare it under runai-hf:dataSources "
+        "with existing: true and list it in this set's dataSources"
+    )
 
 
 def is_reference(settings: object) -> bool:

@@ -123,6 +123,8 @@ def _nested(
 
 def _type(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
     spec = _resolve(spec, definitions)
+    if spec.get("format") == "duration":
+        return "duration: seconds (`300`) or `90s`, `10m`, `1h30m`"
     if "enum" in spec:
         return " \\| ".join(f"`{value}`" for value in spec["enum"])
     if "const" in spec:
@@ -136,8 +138,19 @@ def _type(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
     if kind == "object" and "properties" in spec:
         return "mapping"
     if kind == "object":
-        return "mapping of strings"
+        return _mapping(spec.get("additionalProperties"), definitions)
     return str(kind)
+
+
+def _mapping(values: Any, definitions: dict[str, Any]) -> str:
+    """A mapping's type by what its values are: named settings or plain values."""
+    if not isinstance(values, dict) or not values:
+        return "mapping"
+    values = _resolve(values, definitions)
+    if values.get("type") == "object" or "properties" in values:
+        return "mapping of name to settings"
+    inner = _type(values, definitions)
+    return "mapping of strings" if inner == "string" else f"mapping of name to {inner}"
 
 
 def _bounds(spec: dict[str, Any], definitions: dict[str, Any]) -> str:

@@ -27,13 +27,14 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 from ._config_errors import closest, cross_reference_problems, describe
-from ._presets import expand_presets
+from ._presets import expand_with_origins
 from ._quantity import QUANTITY_PATTERN, cpu_cores, quantity_value
 from .errors import ConfigError
 
@@ -90,7 +91,8 @@ CAPABILITIES = (
 ).split()
 """The Linux capabilities the API's `security.capabilities` enum allows."""
 
-_UUID_PATTERN = r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_FILE_MODE = re.compile(r"^0[0-7]{3}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MODEL_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9])?"
 _MODEL_ID = re.compile(rf"^(?:{_MODEL_PART}/)?{_MODEL_PART}$")
@@ -109,6 +111,25 @@ def _dns_label(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a DNS-1123 label: use at most 63 lower-case letters, "
             "digits and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _uuid(value: str) -> str:
+    # A pattern constraint would show users the regular expression instead.
+    if not _UUID.match(value):
+        raise ValueError(
+            f"{value!r} is not a UUID (such as 4ebb4567-6dc7-53ea-b9cd-401715881a88): "
+            "copy the template's id from Run:ai, or name it in template instead"
+        )
+    return value
+
+
+def _file_mode(value: str) -> str:
+    if not _FILE_MODE.match(value):
+        raise ValueError(
+            f"{value!r} is not a file mode: write a 0 and three octal digits, in "
+            "quotes, such as '0644' or '0400'"
         )
     return value
 
@@ -226,7 +247,12 @@ AssetScope = Literal["project", "department", "cluster", "tenant"]
 Quantity = Annotated[str, AfterValidator(_quantity)]
 ConfigKey = Annotated[str, AfterValidator(_config_key)]
 ContainerPath = Annotated[str, AfterValidator(_absolute_path)]
-Seconds = Annotated[int, BeforeValidator(parse_duration)]
+Seconds = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    # The schema says what parse_duration takes, not only the int it returns.
+    WithJsonSchema({"type": ["integer", "string"], "format": "duration"}),
+]
 Cpu = Annotated[float | str, BeforeValidator(_cpu)]
 Memory = Annotated[str, AfterValidator(_memory)]
 Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
@@ -562,7 +588,7 @@ class DataSourceConfig(_ProjectAsset):
     server: str | None = None
     """nfs: the NFS server."""
     path: str | None = None
-    """nfs: the exported path; hostPath: the path on the node."""
+    """nfs: the exported path; hostPath: the absolute path on the node."""
     read_only: bool = True
     """nfs and hostPath: mount read-only."""
     mount_propagation: Literal["None", "HostToContainer"] | None = None
@@ -570,8 +596,9 @@ class DataSourceConfig(_ProjectAsset):
     config_map: DnsLabel | None = None
     """configMap: the ConfigMap's name in the project namespace."""
     sub_path: str | None = None
-    """configMap: mount one key at mountPath instead of the whole map."""
-    default_mode: str | None = Field(default=None, pattern=r"^0[0-7]{3}$")
+    """configMap: mount one key (a relative path, no '..') at mountPath instead of
+    the whole map."""
+    default_mode: Annotated[str, AfterValidator(_file_mode)] | None = None
     """configMap and secret: file mode, such as 0644."""
     credential: DnsLabel | None = None
     """secret: the credential of this stack whose Kubernetes secret is mounted;
@@ -585,14 +612,41 @@ class DataSourceConfig(_ProjectAsset):
 
     @field_validator("path")
     @classmethod
-    def _git_mounts_at_mount_path(
-        cls, value: str | None, info: ValidationInfo
-    ) -> str | None:
-        if value is not None and info.data.get("kind") == "git":
+    def _path_of_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and kind == "git":
             raise ValueError(
                 f"{value!r}: a git data source takes no path; the checkout goes to "
                 "mountPath (the API's git path), path is the export or node path "
                 "of kinds nfs and hostPath"
+            )
+        if value is not None and kind == "hostPath":
+            # Kubernetes refuses a relative or '..' host path only when the
+            # pod starts; here it is refused before anything is created.
+            segments = value.split("/")
+            if not value.startswith("/") or ".." in segments or value.strip() != value:
+                raise ValueError(
+                    f"{value!r} is not an absolute node path: a hostPath data "
+                    "source mounts a directory of the node, such as /mnt/data "
+                    "(starting with '/', no '..' segments)"
+                )
+        return value
+
+    @field_validator("sub_path")
+    @classmethod
+    def _relative_key_path(cls, value: str | None) -> str | None:
+        # Kubernetes allows only a descending relative subPath; '..' or a
+        # leading '/' would fail every replica at start, not at `up`.
+        if value is not None and (
+            not value
+            or value.startswith("/")
+            or ".." in value.split("/")
+            or value.strip() != value
+        ):
+            raise ValueError(
+                f"{value!r} is not a relative key path: give the ConfigMap key "
+                "to mount (or a path below it), such as template.jinja, without "
+                "a leading '/' or '..' segments"
             )
         return value
 
@@ -655,10 +709,24 @@ class DataSourceConfig(_ProjectAsset):
 
 _GIT_SCHEMES = ("https", "http", "ssh", "git")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*$")
+_HTTP_USER_INFO = re.compile(r"^\s*https?://[^/?#]*@", re.IGNORECASE)
 
 
 def _git_repository(value: str) -> str:
-    """A Git URL (https, http, ssh, git) or scp-like SSH address, no password."""
+    """A Git URL (https, http, ssh, git) or scp-like SSH address, no password.
+
+    An http(s) URL takes no user information at all: a token alone before
+    '@' (https://ghp_...@github.com/...) is as secret as user:password.
+    """
+    if _HTTP_USER_INFO.match(value):
+        # Checked on the raw text, before parsing, so that no later message
+        # (an unparseable URL's included) can repeat the secret.
+        raise ValueError(
+            "the URL holds user information before '@' (a user name or token), "
+            "which would land in the stack file, the state, the plan and Run:ai "
+            "in clear: write it as https://host/org/repo.git and sign in with a "
+            "credential of kind password, named in credential:"
+        )
     if _SCP_LIKE.match(value):
         return value
     parsed = urllib.parse.urlsplit(value)
@@ -1065,7 +1133,7 @@ class InferenceConfig(_Model):
     """A Run:ai workload template, by name, looked up when the program runs; Run:ai
     fills what the inference leaves unset from it (its environment's image,
     command and variables, its compute resource). Fields set here override."""
-    template_id: str | None = Field(default=None, pattern=_UUID_PATTERN)
+    template_id: Annotated[str, AfterValidator(_uuid)] | None = None
     """The same, by the template's id (a UUID), for a template found elsewhere."""
     data_source_set: str | None = None
     """A data source set of this stack: its model store unless modelStore is set
@@ -1355,7 +1423,7 @@ class StackConfig(_Model):
         if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 5:
             # The key's own error is reported; judge timeouts by the form's limit.
             maximum = FORM_MAX_INITIALIZATION_TIMEOUT
-        values, preset_problems = expand_presets(values)
+        values, preset_problems, origins = expand_with_origins(values)
         if preset_problems:
             raise ConfigError(preset_problems)
         try:
@@ -1364,7 +1432,7 @@ class StackConfig(_Model):
             )
         except ValidationError as error:
             raise ConfigError(describe(error, cls)) from None
-        problems = cross_reference_problems(config)
+        problems = cross_reference_problems(config, origins)
         if not problems:
             from ._knative_rules import delivery_problems
 

@@ -437,9 +437,27 @@ def _replace_notes(
         # ones, so an auto-named object gets a fresh name, and a new URL.
         replacement = resource.check({})
         notes.append(_endpoint_note(old_inputs, replacement, result.replaces or []))
-    elif resource.type == DATA_SOURCE and not resource.inputs.get("existingPvc"):
-        notes.append("a new, empty volume: the servers download the weights again")
+    elif resource.type == DATA_SOURCE:
+        notes += _data_source_replace_notes(resource.inputs)
     return notes
+
+
+def _data_source_replace_notes(inputs: Mapping[str, Any]) -> list[str]:
+    """What replacing a data source means, by kind.
+
+    Only a PVC model store holds data the servers wrote (the weights); the
+    other kinds point at data held elsewhere, and inferences mount them
+    inline (`spec.storage`), not by asset id.
+    """
+    if inputs.get("kind", "pvc") == "pvc":
+        if inputs.get("existingPvc"):
+            return []
+        return ["a new, empty volume: the servers download the weights again"]
+    return [
+        "a new Run:ai data source asset; the data it points at stays where it is. "
+        "Inferences mount it inline, so they change only if its mount settings "
+        "changed"
+    ]
 
 
 def _endpoint_note(
