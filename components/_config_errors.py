@@ -131,10 +131,13 @@ def _quote_hint(value: float | bool, loc: tuple[int | str, ...]) -> str:
         )
     if loc and loc[-1] == "defaultMode" and isinstance(value, int):
         if 0 <= value <= 0o777:
+            # 0400 unquoted arrives as 256, but 444 arrives as 444: which one
+            # was written cannot be told, so both readings are shown.
             mode = f"0{value:03o}"
             return (
-                f"{value} is a number, not text (YAML reads an unquoted {mode} as "
-                f"the octal number {value}): write '{mode}' in quotes"
+                f"{value} is a number, not a file mode: write the mode in quotes, "
+                f"such as '0644' (YAML reads an unquoted {mode} as the octal "
+                f"number {value})"
             )
         return f"{value} is a number, not a file mode: write one in quotes, as '0644'"
     if isinstance(value, int):

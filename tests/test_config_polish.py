@@ -165,8 +165,9 @@ def test_good_host_paths_and_sub_paths_pass() -> None:
         ),
         (
             {**MAP, "defaultMode": 0o400},
-            "runai-hf:dataSources[0].defaultMode: 256 is a number, not text (YAML "
-            "reads an unquoted 0400 as the octal number 256): write '0400' in quotes",
+            "runai-hf:dataSources[0].defaultMode: 256 is a number, not a file mode: "
+            "write the mode in quotes, such as '0644' (YAML reads an unquoted 0400 "
+            "as the octal number 256)",
         ),
         (
             {**GIT, "branch": 1.10},
