@@ -17,7 +17,6 @@ from .config import InferenceConfig
 from .errors import RunaiHFError
 
 __all__ = [
-    "STORAGE_KEYS",
     "compute_from_asset",
     "environment_from_asset",
     "storage_from_asset",
@@ -61,16 +60,6 @@ _COMPUTE_GROUPS: dict[str, tuple[str, ...]] = {
 drops: a portion request replaces a memory request, and the other way)."""
 
 _COMPUTE_ASSET_KEYS = frozenset(k for keys in _COMPUTE_GROUPS.values() for k in keys)
-
-STORAGE_KEYS = {
-    "pvc": "pvc",
-    "nfs": "nfs",
-    "host-path": "hostPath",
-    "git": "git",
-    "config-map": "configMapVolume",
-    "secret": "secretVolume",
-}
-"""An asset kind -> its list under the inference's `spec.storage`."""
 
 _STORAGE_FIELDS = {
     "nfs": ("server", "path", "mountPath", "readOnly"),
