@@ -50,6 +50,7 @@ from pulumi.dynamic.config import Config as DynamicConfig
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
+from components._providers import LookupProvider
 from components._providers._base import secret_digest
 from components._values import normalize
 from components.errors import RunaiHFError
@@ -252,6 +253,9 @@ class _Resource:
         return dict(result.inputs or {})
 
     def diff(self, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if isinstance(self.provider, LookupProvider):
+            # Its full diff reads Run:ai again; the plan stays offline.
+            return self.provider.diff_names(olds, news)
         try:
             return self.provider.diff(PREVIEW_ID, olds, news)
         except Exception as error:

@@ -710,3 +710,42 @@ def test_quota_policies_weigh_a_templates_gpus_once_it_is_read(
     assert offline == 0 and "cannot check until the value is known" in offline_out
     assert online == 1
     assert "[mandatory] non-preemptible-within-deserved-quota" in online_out
+
+
+def test_a_change_plan_judges_references_without_reading_run_ai(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import yaml
+
+    from preflight.__main__ import main
+
+    document = _local_document()
+    config = document["config"]
+    # Nothing listens there: a read would fail the plan.
+    config["runai:url"] = "http://127.0.0.1:9"
+    config.update({f"runai-hf:{key}": value for key, value in PRESETS.items()})
+    config["runai-hf:inferences"][0].update(compute="small", template="team-serving")
+    path = PROJECT_DIR / "stacks" / "Pulumi.scratch-plan-refs.yaml"
+    old = tmp_path / "old.yaml"
+    try:
+        path.write_text(yaml.safe_dump(document))
+        old.write_text(yaml.safe_dump(document))
+        same = main(["--stack", "scratch-plan-refs", "--baseline", str(old)])
+        same_out = capsys.readouterr().out
+        config["runai-hf:computeResources"]["small"]["runaiName"] = "team-large"
+        path.write_text(yaml.safe_dump(document))
+        renamed = main(["--stack", "scratch-plan-refs", "--baseline", str(old)])
+        renamed_out = capsys.readouterr().out
+    finally:
+        path.unlink(missing_ok=True)
+
+    assert same == 0 and "0 create" not in same_out
+    assert "replace" not in same_out.split("policies:")[0]
+    # Another asset named is another lookup: the old one goes, unread.
+    rows = [line.split() for line in renamed_out.splitlines()]
+    assert renamed == 0
+    actions = ("create", "update", "replace", "delete")
+    assert [r[:2] for r in rows if r[1:2] == ["Lookup"] and r[0] in actions] == [
+        ["create", "Lookup"],
+        ["delete", "Lookup"],
+    ]

@@ -95,9 +95,9 @@ class LookupProvider(AssetProvider):
         return ReadResult(id_, self._outputs(inputs, asset), inputs)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, news, _IDENTITY)
-        if replaces:
-            return diff_result(replaces, replaces, delete_first=False)
+        named = self.diff_names(olds, news)
+        if named.replaces:
+            return named
 
         # Read again: what someone changed in Run:ai is this lookup's change.
         asset = self._at(news).fetch(id_)
@@ -107,6 +107,16 @@ class LookupProvider(AssetProvider):
         watched = ("spec", "secretName", "environment", "compute")
         moved = [k for k in watched if fresh.get(k) != olds.get(k)]
         return diff_result(moved, [], delete_first=False)
+
+    @staticmethod
+    def diff_names(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
+        """The part of `diff` that needs no read: another asset is named.
+
+        An offline change plan uses only this; it cannot see edits made in
+        Run:ai, and must not try to.
+        """
+        replaces = changed(olds, news, _IDENTITY)
+        return diff_result(replaces, replaces, delete_first=False)
 
     def update(
         self, id_: str, olds: dict[str, Any], news: dict[str, Any]
