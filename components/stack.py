@@ -471,8 +471,9 @@ class _Presets:
                 props["byId"] = True
             if scope:
                 props["scope"] = scope
+            # Project names have no '/', so this name is one lookup's only.
             self.found[key] = RunaiLookup(
-                f"{kind}-{runai_name}-{project_name}",
+                f"{kind}/{runai_name}/{project_name}",
                 props,
                 pulumi.ResourceOptions(parent=project),
             )

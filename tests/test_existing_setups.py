@@ -749,3 +749,41 @@ def test_a_change_plan_judges_references_without_reading_run_ai(
         ["create", "Lookup"],
         ["delete", "Lookup"],
     ]
+
+
+def test_lookups_of_look_alike_names_in_look_alike_projects_stay_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import yaml
+
+    from preflight.__main__ import main
+
+    document = _local_document()
+    config = document["config"]
+    quotas = [{"nodePool": "default", "gpu": 1}]
+    config["runai-hf:projects"] = [
+        {"name": "b-c", "quotas": quotas},
+        {"name": "c", "quotas": quotas},
+    ]
+    config["runai-hf:environments"] = {
+        "e1": {"existing": True, "runaiName": "a"},
+        "e2": {"existing": True, "runaiName": "a-b"},
+    }
+    config["runai-hf:credentials"] = []
+    config["runai-hf:modelStores"] = []
+    first = config["runai-hf:inferences"][0]
+    config["runai-hf:inferences"] = [
+        {**first, "name": "i1", "project": "b-c", "environment": "e1"},
+        {**first, "name": "i2", "project": "c", "environment": "e2"},
+    ]
+    path = PROJECT_DIR / "stacks" / "Pulumi.scratch-look-alike.yaml"
+    try:
+        path.write_text(yaml.safe_dump(document))
+        status = main(["--stack", "scratch-look-alike", "--json"])
+    finally:
+        path.unlink(missing_ok=True)
+
+    plan = json.loads(capsys.readouterr().out)
+    urns = [r["urn"] for r in plan["resources"] if r["type"].endswith(":Lookup")]
+    assert status == 0
+    assert len(urns) == len(set(urns)) == 2
