@@ -76,11 +76,11 @@ def test_existing_credential_is_resolved_online_and_only_read(
         asset = client.post(
             "/api/v1/asset/credentials/generic-secret",
             {
+                # Shared tenant-wide: a project-scoped one serves its own
+                # project only, and the stack's project is another.
                 "meta": {
                     "name": "shared-hf-token",
-                    "scope": "project",
-                    "projectId": int(project["id"]),
-                    "clusterId": connection["runai:clusterId"],
+                    "scope": "tenant",
                 },
                 "spec": {"keyValuePairs": [{"key": "HF_TOKEN", "value": "hf_theirs"}]},
             },

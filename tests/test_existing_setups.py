@@ -787,3 +787,73 @@ def test_lookups_of_look_alike_names_in_look_alike_projects_stay_apart(
     urns = [r["urn"] for r in plan["resources"] if r["type"].endswith(":Lookup")]
     assert status == 0
     assert len(urns) == len(set(urns)) == 2
+
+
+def test_another_projects_template_is_not_taken(
+    capsys: pytest.CaptureFixture[str],
+    connection: dict[str, str],
+    client: RunaiClient,
+    team_assets: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    from preflight.__main__ import main
+
+    pools = client.get("/api/v1/node-pools")["nodepools"]
+    pool = next(p for p in pools if p["name"] == "default")
+    owner = client.post(
+        "/api/v1/org-unit/projects",
+        {
+            "name": "template-owner",
+            "clusterId": connection["runai:clusterId"],
+            "resources": [
+                {
+                    "nodePool": {"id": pool["id"], "name": "default"},
+                    "gpu": {"deserved": 0},
+                }
+            ],
+        },
+    )
+    theirs = client.post(
+        "/api/v1/asset/workload-template",
+        {
+            "meta": {
+                "name": "owners-serving",
+                "scope": "project",
+                "projectId": int(owner["id"]),
+            },
+            "spec": {"assets": {"environment": team_assets["environment"]}},
+        },
+    )
+    document = _local_document()
+    document["config"].update(
+        {
+            "runai:url": connection["runai:url"],
+            "runai:clusterId": connection["runai:clusterId"],
+        }
+    )
+    inference = document["config"]["runai-hf:inferences"][0]
+    path = PROJECT_DIR / "stacks" / "Pulumi.scratch-other-template.yaml"
+    monkeypatch.setenv("RUNAI_CLIENT_SECRET", connection["runai:clientSecret"])
+    try:
+        inference["template"] = "owners-serving"
+        path.write_text(yaml.safe_dump(document))
+        by_name = main(["--stack", "scratch-other-template", "--online"])
+        by_name_err = capsys.readouterr().err
+        inference.pop("template")
+        inference["templateId"] = theirs["meta"]["id"]
+        path.write_text(yaml.safe_dump(document))
+        by_id = main(["--stack", "scratch-other-template", "--online"])
+        by_id_err = capsys.readouterr().err
+    finally:
+        path.unlink(missing_ok=True)
+        client.delete(f"/api/v1/asset/workload-template/{theirs['meta']['id']}")
+        client.delete(f"/api/v1/org-unit/projects/{owner['id']}")
+
+    assert by_name == 1
+    assert "workload template 'owners-serving' does not exist in Run:ai" in by_name_err
+    assert by_id == 1
+    assert f"belongs to project {owner['id']}, so project (new) cannot use it" in (
+        by_id_err
+    )

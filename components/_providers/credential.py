@@ -29,6 +29,7 @@ from ._base import (
     required,
     secret_digest,
 )
+from .lookup import visible
 
 __all__ = ["CredentialProvider"]
 
@@ -146,13 +147,20 @@ class CredentialProvider(AssetProvider):
         with kind.client() as client:
             entries = client.get(kind.path, **query).get("entries") or []
         found = [
-            e for e in entries if (e.get("meta") or {}).get("name") == props["name"]
+            e
+            for e in entries
+            if (e.get("meta") or {}).get("name") == props["name"]
+            and visible(e, project)
         ]
         if not found:
-            where = f"project {project}" if project.isdigit() else "any scope"
+            where = (
+                f"visible to project {project}"
+                if project.isdigit()
+                else "in any scope but another project's"
+            )
             raise RunaiHFError(
                 f"credential {props['name']!r} ({props.get('kind')}) does not exist in "
-                f"Run:ai (searched {kind.path} by name in {where}); create it, or drop "
+                f"Run:ai (searched {kind.path} by name, {where}); create it, or drop "
                 "existing: true so the stack creates it"
             )
         return found[0]

@@ -27,7 +27,7 @@ from .._values import normalize
 from ..errors import RunaiHFError
 from ._base import AssetProvider, changed, diff_result, required
 
-__all__ = ["COLLECTIONS", "LookupProvider"]
+__all__ = ["COLLECTIONS", "LookupProvider", "visible"]
 
 logger = logging.getLogger("runai_hf")
 
@@ -133,6 +133,9 @@ class LookupProvider(AssetProvider):
     def _find(self, props: Mapping[str, Any]) -> Any:
         """The asset of that name nearest to the project, or a clear error."""
         kind = self._at(props)
+        # A project not created yet has no id: a preview passes a placeholder.
+        project = str(props.get("projectId") or "")
+        project = project if project.isdigit() else ""
         if props.get("byId"):
             asset = kind.fetch(str(props["name"]))
             if asset is None:
@@ -140,9 +143,16 @@ class LookupProvider(AssetProvider):
                     f"{self._label(props)} does not exist in Run:ai (read "
                     f"{kind.path}/{props['name']}); check the id"
                 )
+            if not visible(asset, project):
+                owner = (asset.get("meta") or {}).get("projectId")
+                raise RunaiHFError(
+                    f"{self._label(props)} belongs to project {owner}, so project "
+                    f"{project or '(new)'} cannot use it; use one of that "
+                    "project's own, or one shared wider (department, cluster, "
+                    "tenant)"
+                )
             return asset
         query: dict[str, Any] = {"name": props["name"]}
-        project = str(props.get("projectId") or "")
         if project.isdigit():
             query["projectId"] = project
         if props.get("scope"):
@@ -153,6 +163,7 @@ class LookupProvider(AssetProvider):
             entry
             for entry in entries
             if (entry.get("meta") or {}).get("name") == props["name"]
+            and visible(entry, project)
         ]
         if not found:
             raise RunaiHFError(
@@ -238,6 +249,18 @@ def _where(props: Mapping[str, Any]) -> str:
     scope = props.get("scope")
     seen = f"visible to project {project}" if project.isdigit() else "in any project"
     return f"{scope} scope, {seen}" if scope else seen
+
+
+def visible(asset: Mapping[str, Any], project: str) -> bool:
+    """Whether a project may use the asset, as far as its scope tells.
+
+    A project-scoped asset serves its own project only; a project not created
+    yet (its id unknown) has none of its own. Wider scopes are left to Run:ai.
+    """
+    meta = asset.get("meta") or {}
+    if meta.get("scope") != "project":
+        return True
+    return project.isdigit() and str(meta.get("projectId")) == project
 
 
 def _nearness(asset: Mapping[str, Any]) -> int:
