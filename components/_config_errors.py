@@ -326,10 +326,34 @@ def _project_reference(
     return []
 
 
+def _template_and_references(
+    config: StackConfig, index: int, inference: Any
+) -> list[str]:
+    """A template brings its own environment and compute from Run:ai; a second
+    Run:ai asset for either would leave no single answer to what is deployed."""
+    if inference.template is None and inference.template_id is None:
+        return []
+    template = "template" if inference.template is not None else "templateId"
+    problems = []
+    for field, section in (
+        ("environment", config.environments),
+        ("compute", config.compute_resources),
+    ):
+        name = getattr(inference, field)
+        if name is not None and (section.get(name) or {}).get("existing") is True:
+            problems.append(
+                f"{PROJECT_NAMESPACE}:inferences[{index}].{field}: {name!r} "
+                f"references a Run:ai asset, and {template} brings the template's "
+                f"own {field}: drop one of them (settings written in the stack may "
+                "still override the template)"
+            )
+    return problems
+
+
 def _inference_references(
     config: StackConfig, index: int, inference: Any, listed: list[str] | None
 ) -> list[str]:
-    problems = []
+    problems = _template_and_references(config, index, inference)
     where = f"{PROJECT_NAMESPACE}:inferences[{index}]"
     project = config.project_of(inference.project)
     in_project = [

@@ -444,6 +444,21 @@ def config_problems(**values: Any) -> str:
             "looked up, not defined here: drop image",
         ),
         (
+            {
+                "environments": {"shared": {"existing": True}},
+                "inferences": [
+                    {
+                        "name": "chat",
+                        "model": "org/m",
+                        "environment": "shared",
+                        "template": "t",
+                    }
+                ],
+            },
+            "runai-hf:inferences[0].environment: 'shared' references a Run:ai "
+            "asset, and template brings the template's own environment",
+        ),
+        (
             {"computeResources": {"small": {"existing": True, "scope": "galaxy"}}},
             "runai-hf:computeResources.small.scope: 'galaxy' is not a scope",
         ),
@@ -724,7 +739,11 @@ def test_a_change_plan_judges_references_without_reading_run_ai(
     # Nothing listens there: a read would fail the plan.
     config["runai:url"] = "http://127.0.0.1:9"
     config.update({f"runai-hf:{key}": value for key, value in PRESETS.items()})
-    config["runai-hf:inferences"][0].update(compute="small", template="team-serving")
+    config["runai-hf:inferences"][0]["compute"] = "small"
+    config["runai-hf:inferences"].append(
+        {**config["runai-hf:inferences"][0], "name": "chat-two", "template": "tpl"}
+    )
+    config["runai-hf:inferences"][1].pop("compute")
     path = PROJECT_DIR / "stacks" / "Pulumi.scratch-plan-refs.yaml"
     old = tmp_path / "old.yaml"
     try:
