@@ -727,6 +727,15 @@ def _git_repository(value: str) -> str:
             "in clear: write it as https://host/org/repo.git and sign in with a "
             "credential of kind password, named in credential:"
         )
+    if "?" in value or "#" in value:
+        # Query strings carry tokens (?access_token=...); a repository URL
+        # needs none. Not repeated, for the same reason as above.
+        raise ValueError(
+            "the URL has a query or fragment ('?' or '#'), where access tokens "
+            "go; a repository URL needs neither: write it as "
+            "https://host/org/repo.git and sign in with a credential of kind "
+            "password, named in credential:"
+        )
     if _SCP_LIKE.match(value):
         return value
     parsed = urllib.parse.urlsplit(value)

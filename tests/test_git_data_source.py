@@ -115,6 +115,20 @@ def test_a_password_in_the_url_is_refused_without_repeating_it() -> None:
     assert "hunter2-secret" not in found[0]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/acme/z.git?access_token=QSTOKEN42",
+        "https://github.com/acme/z.git#QSTOKEN42",
+    ],
+)
+def test_a_token_in_a_query_is_refused_without_repeating_it(url: str) -> None:
+    found = problems(stack({**GIT, "repository": url}, attach=[]))
+
+    assert len(found) == 1
+    assert "query or fragment" in found[0] and "QSTOKEN42" not in found[0]
+
+
 def test_git_mounts_at_mount_path_not_path() -> None:
     found = problems(stack({**GIT, "path": "/prompts"}, attach=[]))
 
