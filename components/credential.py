@@ -62,6 +62,7 @@ class Credential(pulumi.ComponentResource):
             "name": args.pinned_name,
             "kind": args.kind,
             "projectId": args.project.project_id,
+            "project": args.project.project_name,
             "clusterId": args.project.cluster_id,
             "value": pulumi.Output.secret(args.value),
             "description": marked(args.description),

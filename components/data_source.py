@@ -64,6 +64,7 @@ class DataSource(pulumi.ComponentResource):
             "logicalName": name,
             "name": args.pinned_name,
             "projectId": args.project.project_id,
+            "project": args.project.project_name,
             "clusterId": args.project.cluster_id,
             "kind": args.kind,
         }
@@ -90,6 +91,7 @@ class DataSource(pulumi.ComponentResource):
             "kind": args.kind,
             "name": args.pinned_name or name,
             "projectId": args.project.project_id,
+            "project": args.project.project_name,
         }
         if args.scope:
             props["scope"] = args.scope

@@ -309,3 +309,29 @@ def test_invalid_baseline_is_named_in_the_error(
 
     assert status == 1
     assert f"baseline {broken} is not valid YAML" in capsys.readouterr().err
+
+
+def test_moving_a_credential_and_a_data_source_to_another_project_replaces_them(
+    capsys: pytest.CaptureFixture[str],
+    scratch_stack: tuple[str, Path],
+    baseline: Path,
+) -> None:
+    stack, path = scratch_stack
+
+    def move(config: dict[str, Any]) -> None:
+        for section in ("runai-hf:credentials", "runai-hf:dataSources"):
+            for item in config[section]:
+                if item["name"] in ("registry", "chat-template"):
+                    item["project"] = "llm-prod-tgi"
+        for settings in config["runai-hf:inferences"]:
+            if settings["name"] == "chat-llama":
+                settings["project"] = "llm-prod-tgi"
+
+    edit(path, move)
+    changes = by_name(planned(capsys, stack, baseline))
+
+    # The projects' ids are unknown offline; their names say it all the same.
+    assert changes["registry"]["action"] == "replace"
+    assert "project" in changes["registry"]["fields"]
+    assert changes["chat-template"]["action"] == "replace"
+    assert changes["hf-token"]["action"] == "unchanged"

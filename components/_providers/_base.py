@@ -135,6 +135,17 @@ def dns_failure(props: Mapping[str, Any], key: str) -> list[CheckFailure]:
     return []
 
 
+def moved(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
+    """["project"] when the object now belongs to another project of the stack.
+
+    The project id says the same once known, but a preview may not know it
+    yet; the name is known. State written before objects carried the name
+    has none, and then only the id decides.
+    """
+    old = olds.get("project")
+    return ["project"] if old is not None and old != news.get("project") else []
+
+
 def required(props: Mapping[str, Any], *keys: str) -> list[CheckFailure]:
     return [
         CheckFailure(key, f"{key} is required")

@@ -25,6 +25,7 @@ from ._base import (
     diff_result,
     dns_failure,
     matches_digest,
+    moved,
     name_replaces,
     required,
     secret_digest,
@@ -107,8 +108,9 @@ class CredentialProvider(AssetProvider):
         if news.get("existing") or olds.get("existing"):
             # Only read: another name or kind means looking up another one.
             replaces = changed(olds, news, ["name", "kind", "existing", "projectId"])
+            replaces += moved(olds, news)
             return diff_result(replaces, replaces, delete_first=False)
-        replaces = name_replaces(olds, news)
+        replaces = name_replaces(olds, news) + moved(olds, news)
         replaces += changed(olds, {"kind": "generic-secret", **news}, _IDENTITY)
         if not matches_digest(str(news.get("value") or ""), olds.get("valueDigest")):
             replaces.append("value")

@@ -24,6 +24,7 @@ from ._base import (
     diff_result,
     dns_failure,
     is_auto_name_of,
+    moved,
     required,
 )
 
@@ -195,13 +196,14 @@ class DataSourceProvider(AssetProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         if news.get("kind", "pvc") != "pvc":
             replaces = changed(olds, news, ["kind", "projectId", "clusterId"])
+            replaces += moved(olds, news)
             spec = changed(olds, news, ["spec"])
             if spec and news["kind"] in _SPEC_FIXED:
                 replaces += spec
             changes = replaces + spec + changed(olds, news, ["name", "description"])
             pinned = bool(news.get("namePinned"))
             return diff_result(changes, replaces, delete_first=pinned)
-        replaces = changed(olds, news, self._replace_keys)
+        replaces = changed(olds, news, self._replace_keys) + moved(olds, news)
         # The claim name is an output when Run:ai chose it; only a name the
         # user asks for can differ from it.
         if news.get("claimName") and news["claimName"] != olds.get("claimName"):
