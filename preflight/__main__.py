@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (RunaiHFError, EngineError, FileNotFoundError, StackFileError) as error:
         print(f"preflight: stack {args.stack}: {error}", file=sys.stderr)
+        if args.json:
+            # Tools reading stdout get the failure too, not an empty document.
+            print(json.dumps({"stack": args.stack, "error": str(error)}, indent=2))
         return 1
 
 

@@ -596,8 +596,9 @@ def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
         }
         config["runai-hf:inferences"][0]["compute"] = "small"
         path.write_text(yaml.safe_dump(document))
-        missing = main(["--stack", "scratch-online-refs", "--online"])
-        err = capsys.readouterr().err
+        missing = main(["--stack", "scratch-online-refs", "--online", "--json"])
+        captured = capsys.readouterr()
+        err = captured.err
     finally:
         path.unlink(missing_ok=True)
 
@@ -608,6 +609,7 @@ def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
     )
     assert missing == 1
     assert "2 references could not be resolved" in err
+    assert "nor-this" in json.loads(captured.out)["error"]
     assert "environment 'not-there' does not exist in Run:ai" in err
     assert "compute resource 'nor-this' does not exist in Run:ai" in err
 
