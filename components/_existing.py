@@ -100,18 +100,16 @@ def variables_from_asset(
         name = variable.get("name")
         if not name or name in taken or variable.get("exclude"):
             continue
-        if variable.get("credential") is not None:
-            # TODO: resolve a credential-backed variable of an existing
-            # environment to its Kubernetes secret; until then the user must
-            # restate it with `env: [{name, credential, key}]` in the stack.
+        if variable.get("credential") is not None and not variable.get("secret"):
+            # The lookup names the secret of every credential it can read.
             raise RunaiHFError(
                 f"environment variable {name!r} of the referenced environment reads "
-                "a credential, which an inference cannot take by asset id: set "
+                "a credential whose Kubernetes secret was not found: set "
                 f"{name} on the inference with env: [{{name: {name}, credential: "
                 "<a credential of this stack>, key: ...}]"
             )
         entry = {"name": name}
-        for key in ("value", "configMap", "podFieldRef"):
+        for key in ("value", "secret", "configMap", "podFieldRef"):
             if variable.get(key) is not None:
                 entry[key] = variable[key]
         copied.append(entry)

@@ -69,6 +69,13 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
     """What another team made, tenant-wide: an environment, a compute resource,
     an NFS data source and a workload template over the first two."""
     tenant = {"scope": "tenant"}
+    team_key = client.post(
+        "/api/v1/asset/credentials/generic-secret",
+        {
+            "meta": {"name": "team-key", **tenant},
+            "spec": {"keyValuePairs": [{"key": "api-key", "value": "not-a-real-one"}]},
+        },
+    )
     environment = client.post(
         "/api/v1/asset/environment",
         {
@@ -78,7 +85,14 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
                 "imagePullPolicy": "Always",
                 "args": "--max-model-len 4096",
                 "environmentVariables": [
-                    {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}
+                    {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"},
+                    {
+                        "name": "TEAM_KEY",
+                        "credential": {
+                            "assetId": team_key["meta"]["id"],
+                            "key": "api-key",
+                        },
+                    },
                 ],
             },
         },
@@ -125,6 +139,8 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
         "nfs": nfs["meta"]["id"],
         "pvc": weights["meta"]["id"],
         "pvc-claim": weights["clusterInfo"]["resources"][0]["name"],
+        "team-key": team_key["meta"]["id"],
+        "team-key-secret": team_key["clusterInfo"]["resources"][0]["name"],
     }
     template = client.post(
         "/api/v1/asset/workload-template",
@@ -151,6 +167,7 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
         ("pvc", "datasource/pvc"),
     ):
         client.delete(f"/api/v1/asset/{path}/{ids[kind]}")
+    client.delete(f"/api/v1/asset/credentials/generic-secret/{ids['team-key']}")
 
 
 def stack_with(connection: dict[str, str], project: str, **values: Any) -> StackFile:
@@ -213,6 +230,13 @@ def test_existing_environment_compute_and_data_source_are_copied_in(
     assert spec["args"].endswith("--max-model-len 4096")
     names = [variable["name"] for variable in spec["environmentVariables"]]
     assert names[0] == "VLLM_LOGGING_LEVEL" and "HF_TOKEN" in names
+    # The environment's credential-backed variable reads that credential's
+    # Kubernetes secret, which is what an inference takes.
+    team_key = next(v for v in spec["environmentVariables"] if v["name"] == "TEAM_KEY")
+    assert team_key["secret"] == {
+        "name": team_assets["team-key-secret"],
+        "key": "api-key",
+    }
     # The stack's gpu portion (0.5) overrides the asset's 0.25; CPU and memory
     # come from the asset.
     assert spec["compute"]["gpuPortionRequest"] == 0.5

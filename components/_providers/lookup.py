@@ -188,8 +188,14 @@ class LookupProvider(AssetProvider):
             environment={},
             compute={},
         )
+        if props.get("kind") == "environment":
+            outputs["spec"] = self._with_secret_names(asset, outputs["spec"])
         if props.get("kind") == "workload-template":
             outputs.update(self._template_assets(outputs["spec"]))
+            specific = outputs["spec"].get("specificEnv") or {}
+            if specific:
+                specific = self._with_secret_names(asset, specific)
+                outputs["spec"] = {**outputs["spec"], "specificEnv": specific}
         field = _CREDENTIAL_FIELDS.get(str(props.get("kind")))
         credential_id = (asset.get("spec") or {}).get(field) if field else None
         if credential_id:
@@ -214,13 +220,15 @@ class LookupProvider(AssetProvider):
                 raise RunaiHFError(
                     f"workload template's {kind} {asset_id} does not exist in Run:ai"
                 )
-            found[kind] = normalize(asset.get("spec") or {})
+            found[kind] = self._with_secret_names(
+                asset, normalize(asset.get("spec") or {})
+            )
         return found
 
     def _credential_secret(self, asset: Mapping[str, Any], credential_id: str) -> str:
-        """The Kubernetes secret behind the credential a data source uses."""
-        # Credentials are read by id per kind; a secret volume mounts a generic
-        # secret as a rule, the other kinds are tried after it.
+        """The Kubernetes secret behind the credential an asset uses."""
+        # Credentials are read by id per kind; a secret volume or a variable
+        # reads a generic secret as a rule, the other kinds are tried after it.
         for kind in ("generic-secret", "password", "docker-registry"):
             provider = self._at({"kind": "environment"})
             provider.path = f"/api/v1/asset/credentials/{kind}"
@@ -228,9 +236,28 @@ class LookupProvider(AssetProvider):
             if credential is not None and self.cluster_name(credential):
                 return str(self.cluster_name(credential))
         raise RunaiHFError(
-            f"data source {asset['meta']['name']!r} uses credential "
-            f"{credential_id}, which has no Kubernetes secret in Run:ai"
+            f"{asset['meta']['name']!r} uses credential {credential_id}, which has "
+            "no Kubernetes secret in Run:ai"
         )
+
+    def _with_secret_names(
+        self, asset: Mapping[str, Any], spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The spec with each credential-backed variable also naming its
+        Kubernetes secret, which is what an inference's variable takes."""
+        variables = []
+        for variable in spec.get("environmentVariables") or []:
+            credential = variable.get("credential") or {}
+            if credential.get("assetId"):
+                secret = {
+                    "name": self._credential_secret(asset, credential["assetId"]),
+                    "key": credential.get("key"),
+                }
+                variable = {**variable, "secret": secret}
+            variables.append(variable)
+        if not variables:
+            return dict(spec)
+        return {**spec, "environmentVariables": variables}
 
     def _at(self, props: Mapping[str, Any]) -> LookupProvider:
         provider = LookupProvider()
