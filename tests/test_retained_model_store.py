@@ -241,3 +241,31 @@ def test_only_a_project_this_stack_kept_is_adopted(
     ]
     # Adopting brings the kept project to what the stack declares now.
     assert [r["gpu"]["deserved"] for r in served["resources"]] == [0.5]
+
+
+def test_a_replaced_store_is_never_adopted_by_its_own_replacement(
+    connection: dict[str, str],
+    project: dict[str, Any],
+    client: RunaiClient,
+    tmp_path: Path,
+) -> None:
+    """The engine creates the replacement while the old store still exists,
+    then deletes the old one: adopting it would delete the live store."""
+    state = tmp_path / "local.json"
+    lines: list[str] = []
+    existing = [{"name": project["name"], "existing": True}]
+    store = {"name": "model-store", "size": "20Gi", "retainOnDestroy": False}
+    fast = local_stack(
+        connection, projects=existing, modelStores=[{**store, "storageClass": "fast"}]
+    )
+    default = local_stack(connection, projects=existing, modelStores=[store])
+
+    engine(fast, state, lines).up()
+    before = [s["meta"]["id"] for s in stores(client, project)]
+    changed = engine(default, state, lines).up()
+    after = stores(client, project)
+    engine(default, state, lines).destroy()
+
+    assert "DataSource model-store" in changed.replaced
+    assert len(after) == 1 and after[0]["meta"]["id"] not in before
+    assert (after[0]["spec"].get("claimInfo") or {}).get("storageClass") is None

@@ -15,7 +15,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from .._quantity import quantity_value
 from .._values import normalize
 from ._base import (
     AssetProvider,
@@ -276,8 +275,12 @@ class DataSourceProvider(AssetProvider):
 def _create_only(spec: Mapping[str, Any], *, claim: bool) -> dict[str, Any]:
     """The fields of a PVC asset's spec that only a new asset can change.
 
-    A storage class left unset means the cluster default, which Run:ai may
-    write into the asset; so an unset one is left out and matches any.
+    Compared exactly as `diff` compares them (the size as written, an unset
+    storage class only with an unset one): a replacement differs from the
+    object it replaces in one of these, so it can never adopt that object,
+    which the engine deletes right after. The price: a store whose storage
+    class Run:ai filled in with the cluster default is not adopted, and a new
+    one is made (with a warning naming the kept one).
     """
     info = spec.get("claimInfo") or {}
     fields: dict[str, Any] = {
@@ -285,19 +288,11 @@ def _create_only(spec: Mapping[str, Any], *, claim: bool) -> dict[str, Any]:
         "readOnly": bool(spec.get("readOnly")),
     }
     if not fields["existingPvc"]:
-        fields["size"] = _bytes(info.get("size"))
-        if info.get("storageClass"):
-            fields["storageClass"] = info["storageClass"]
+        fields["size"] = info.get("size")
+        fields["storageClass"] = info.get("storageClass") or None
     if claim:
         fields["claimName"] = spec.get("claimName")
     return fields
-
-
-def _bytes(size: object) -> object:
-    try:
-        return quantity_value(str(size))
-    except ValueError:
-        return size
 
 
 def _matches(found: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
