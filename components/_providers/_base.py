@@ -258,12 +258,37 @@ class AssetProvider(RunaiProvider):
         return asset
 
     def create_asset(self, body: Mapping[str, Any], label: str) -> tuple[str, Any]:
-        """POST the asset, then wait until the cluster has it."""
+        """POST the asset, then wait until the cluster has it.
+
+        Should the wait fail, the asset is deleted again: the engine records
+        nothing for a failed create, and a credential left behind would keep
+        its secret in Run:ai with nothing to ever remove it.
+        """
         with self.client() as client:
             asset_id = str(client.post(self.path, body)["meta"]["id"])
-            asset = self.wait_synced(client, asset_id, label)
+            try:
+                asset = self.wait_synced(client, asset_id, label)
+            except Exception:
+                self._remove_after_failure(client, f"{self.path}/{asset_id}", label)
+                raise
         logger.debug("%s: created", label)
         return asset_id, asset
+
+    def _remove_after_failure(self, client: RunaiClient, path: str, label: str) -> None:
+        try:
+            client.delete(path)
+        except NotFoundError:
+            return
+        except RunaiHFError as error:
+            logger.error(
+                "%s: the failed create left %s in Run:ai and deleting it failed "
+                "too (%s); delete it there",
+                label,
+                path,
+                error,
+            )
+            return
+        logger.info("%s: removed after the failed create", label)
 
     def fetch(self, asset_id: str) -> Any:
         """The asset, or None when it is gone."""

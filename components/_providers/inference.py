@@ -190,7 +190,10 @@ class InferenceProvider(RunaiProvider):
             logger.info("inference %s: submitted as %s", props["name"], workload_id)
             try:
                 workload = self._wait_running(client, props, workload_id)
-            except WorkloadError:
+            except Exception:
+                # Whatever stopped the wait (the workload failing, the API
+                # erring, the connection dropping), the engine records no
+                # resource, so the submitted workload must not stay running.
                 self._remove_after_failure(client, props["name"], workload_id)
                 raise
         return CreateResult(workload_id, self._outputs(props, workload_id, workload))
@@ -432,9 +435,19 @@ class InferenceProvider(RunaiProvider):
         path = f"/api/v1/workloads/inferences/{workload_id}"
         try:
             client.delete(path)
+            self.wait_gone(client, path, timeout=300.0)
         except NotFoundError:
             return
-        self.wait_gone(client, path, timeout=300.0)
+        except RunaiHFError as error:
+            # The create's own error is the one raised; this one is only told.
+            logger.error(
+                "inference %s: the failed create left workload %s in Run:ai and "
+                "deleting it failed too (%s); delete it there",
+                name,
+                workload_id,
+                error,
+            )
+            return
         logger.info("inference %s: removed after the failed create", name)
 
     @staticmethod
