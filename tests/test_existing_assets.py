@@ -96,6 +96,7 @@ def test_existing_credential_is_resolved_online_and_only_read(
             f"/api/v1/asset/credentials/generic-secret/{asset['meta']['id']}"
         )
         client.delete(f"/api/v1/org-unit/projects/{project['id']}")
+        client.delete(f"/api/v1/asset/credentials/generic-secret/{asset['meta']['id']}")
 
     def token_secret(document: dict[str, Any]) -> Any:
         inference = [

@@ -71,7 +71,9 @@ def test_a_credential_whose_sync_wait_fails_is_deleted_again(
         provider.create(inputs)
     client.delete("/_emulator/faults")
     left = client.get(
-        "/api/v1/asset/credentials/generic-secret", projectId=project.outs["projectId"]
+        "/api/v1/asset/credentials/generic-secret",
+        scope="project",
+        projectId=project.outs["projectId"],
     )["entries"]
 
     assert [e["meta"]["name"] for e in left] == []
