@@ -102,9 +102,11 @@ def variables_from_asset(
             continue
         if variable.get("credential") is not None and not variable.get("secret"):
             # The lookup names the secret of every credential it can read.
+            credential = variable["credential"].get("assetId")
             raise RunaiHFError(
                 f"environment variable {name!r} of the referenced environment reads "
-                "a credential whose Kubernetes secret was not found: set "
+                f"credential {credential}, which Run:ai does not have (or has no "
+                "Kubernetes secret for): fix the environment in Run:ai, or set "
                 f"{name} on the inference with env: [{{name: {name}, credential: "
                 "<a credential of this stack>, key: ...}]"
             )

@@ -748,8 +748,11 @@ def _git_repository(value: str) -> str:
             )
         if " " not in value:
             return value
+    # What comes before an '@' may be a token, in a URL too malformed for the
+    # check above to see it: never repeat that part.
+    shown = repr(value) if "@" not in value else f"'...@{value.rsplit('@', 1)[1]}'"
     raise ValueError(
-        f"{value!r} is not a Git repository URL: use https://host/org/repo.git, "
+        f"{shown} is not a Git repository URL: use https://host/org/repo.git, "
         "or ssh://git@host/org/repo.git or git@host:org/repo.git for SSH"
     )
 

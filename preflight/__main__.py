@@ -57,8 +57,8 @@ def _credential_secret_keys(stack_file: StackFile) -> dict[str, str]:
         return {}
     keys: dict[str, str] = {}
     for credential in credentials if isinstance(credentials, list) else []:
-        if not isinstance(credential, dict):
-            continue
+        if not isinstance(credential, dict) or credential.get("existing") is True:
+            continue  # an existing credential is only looked up: no secret
         if credential.get("kind") in ("dockerRegistry", "password"):
             key, kind = credential.get("passwordKey"), str(credential["kind"])
         else:

@@ -902,3 +902,16 @@ def test_another_projects_template_is_not_taken(
     assert f"belongs to project {owner['id']}, so project (new) cannot use it" in (
         by_id_err
     )
+
+
+def test_a_variable_the_inference_sets_itself_needs_no_credential_of_the_asset() -> (
+    None
+):
+    asset = {
+        "environmentVariables": [
+            {"name": "API_KEY", "credential": {"assetId": "gone", "key": "k"}}
+        ]
+    }
+    ours = [{"name": "API_KEY", "secret": {"name": "mine", "key": "k"}}]
+
+    assert variables_from_asset(asset, ours) == ours

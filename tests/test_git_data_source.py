@@ -129,6 +129,20 @@ def test_a_token_in_a_query_is_refused_without_repeating_it(url: str) -> None:
     assert "query or fragment" in found[0] and "QSTOKEN42" not in found[0]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https:/deploy:PWMARK@github.com/org/repo.git",
+        "https//PWMARK@github.com/org/repo.git",
+        "user:PWMARK@host:org/repo.git",
+    ],
+)
+def test_a_malformed_url_is_refused_without_repeating_its_user_part(url: str) -> None:
+    found = problems(stack({**GIT, "repository": url}, attach=[]))
+
+    assert len(found) == 1 and "PWMARK" not in found[0]
+
+
 def test_git_mounts_at_mount_path_not_path() -> None:
     found = problems(stack({**GIT, "path": "/prompts"}, attach=[]))
 

@@ -3,6 +3,7 @@ environment: the client secret, HF tokens, and other credentials' passwords."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,22 @@ def test_a_git_source_with_a_password_applies_from_the_environment(
     assert "done: 6 created" in applied_out.out
     for secret in (PASSWORD, TOKEN):
         assert secret not in applied_out.out + applied_out.err + state_text
+
+
+def test_an_existing_credential_needs_no_secret_from_the_environment() -> None:
+    from preflight.__main__ import _credential_secret_keys
+    from preflight._stackfile import StackFile
+
+    credentials = [
+        {"name": "hf-token", "existing": True},
+        {"name": "mine", "tokenKey": "myToken"},
+    ]
+    stack_file = StackFile(
+        "runai-hf",
+        "x",
+        PROJECT_DIR / "stacks" / "Pulumi.x.yaml",
+        {"runai-hf:credentials": json.dumps(credentials)},
+        set(),
+    )
+
+    assert _credential_secret_keys(stack_file) == {"runai-hf:myToken": "huggingFace"}

@@ -30,7 +30,7 @@ from ._base import (
     required,
     secret_digest,
 )
-from .lookup import visible
+from .lookup import nearness, visible
 
 __all__ = ["CredentialProvider"]
 
@@ -165,7 +165,10 @@ class CredentialProvider(AssetProvider):
                 f"Run:ai (searched {kind.path} by name, {where}); create it, or drop "
                 "existing: true so the stack creates it"
             )
-        return found[0]
+        # As for every lookup: the project's own first, then wider scopes.
+        credential = min(found, key=nearness)
+        _warn_if_key_missing(props, credential)
+        return credential
 
     def _kind(self, props: Mapping[str, Any]) -> CredentialProvider:
         # The same provider serves every kind; only the collection differs.
@@ -196,3 +199,24 @@ class CredentialProvider(AssetProvider):
         outputs["assetId"] = asset["meta"]["id"]
         outputs["kubernetesSecretName"] = self.cluster_name(asset)
         return outputs
+
+
+def _warn_if_key_missing(props: Mapping[str, Any], credential: Any) -> None:
+    """An existing generic secret without the key the stack reads from it.
+
+    Only a warning: the key is what an HF token is read under, and the same
+    credential may serve only variables that name other keys.
+    """
+    wanted = props.get("key")
+    pairs = (credential.get("spec") or {}).get("keyValuePairs")
+    if not wanted or not isinstance(pairs, list):
+        return
+    keys = sorted(str(pair.get("key")) for pair in pairs if isinstance(pair, dict))
+    if wanted not in keys:
+        logger.warning(
+            "credential %s: it holds the keys %s, not %s; an inference reading "
+            "its token from it will not start",
+            props["name"],
+            ", ".join(keys) or "(none)",
+            wanted,
+        )

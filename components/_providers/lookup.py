@@ -27,7 +27,7 @@ from .._values import normalize
 from ..errors import RunaiHFError
 from ._base import AssetProvider, changed, diff_result, required
 
-__all__ = ["COLLECTIONS", "LookupProvider", "visible"]
+__all__ = ["COLLECTIONS", "LookupProvider", "nearness", "visible"]
 
 logger = logging.getLogger("runai_hf")
 
@@ -171,7 +171,7 @@ class LookupProvider(AssetProvider):
                 f"{kind.path} by name, {_where(props)}); create it there, or "
                 "define it in the stack instead of referencing it"
             )
-        return min(found, key=_nearness)
+        return min(found, key=nearness)
 
     def _outputs(
         self, props: Mapping[str, Any], asset: Mapping[str, Any]
@@ -236,8 +236,8 @@ class LookupProvider(AssetProvider):
             if credential is not None and self.cluster_name(credential):
                 return str(self.cluster_name(credential))
         raise RunaiHFError(
-            f"{asset['meta']['name']!r} uses credential {credential_id}, which has "
-            "no Kubernetes secret in Run:ai"
+            f"{asset['meta']['name']!r} uses credential {credential_id}, which "
+            "Run:ai does not have (or has no Kubernetes secret for)"
         )
 
     def _with_secret_names(
@@ -249,10 +249,14 @@ class LookupProvider(AssetProvider):
         for variable in spec.get("environmentVariables") or []:
             credential = variable.get("credential") or {}
             if credential.get("assetId"):
-                secret = {
-                    "name": self._credential_secret(asset, credential["assetId"]),
-                    "key": credential.get("key"),
-                }
+                try:
+                    name = self._credential_secret(asset, credential["assetId"])
+                except RunaiHFError:
+                    # Left unresolved: an inference that sets this variable
+                    # itself does not need it; one that does not is told.
+                    variables.append(variable)
+                    continue
+                secret = {"name": name, "key": credential.get("key")}
                 variable = {**variable, "secret": secret}
             variables.append(variable)
         if not variables:
@@ -290,6 +294,6 @@ def visible(asset: Mapping[str, Any], project: str) -> bool:
     return project.isdigit() and str(meta.get("projectId")) == project
 
 
-def _nearness(asset: Mapping[str, Any]) -> int:
+def nearness(asset: Mapping[str, Any]) -> int:
     scope = (asset.get("meta") or {}).get("scope")
     return SCOPES.index(scope) if scope in SCOPES else len(SCOPES)
