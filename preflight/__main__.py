@@ -112,8 +112,9 @@ def _lookup_existing(
     """Resolve what the stack only references (`existing: true`) in Run:ai.
 
     Reads only: each such resource's own provider looks it up by name through
-    the stack's connection; everything else is planned offline as usual. What
-    cannot be found is collected in `missing`, and the plan goes on.
+    the stack's connection, and a project the stack creates is read when it
+    exists already; everything else is planned offline as usual. What cannot
+    be found is collected in `missing`, and the plan goes on.
     """
     import base64
 
@@ -135,13 +136,24 @@ def _lookup_existing(
             key: rpc.unwrap_rpc_secret(value)
             for key, value in registration.inputs.items()
         }
-        if not registration.custom or inputs.get("existing") is not True:
+        planned_project = registration.type.endswith(":Project") and not (
+            inputs.get("existing") or inputs.get("declared")
+        )
+        wanted = planned_project or inputs.get("existing") is True
+        if not registration.custom or not wanted:
             return _echo_inputs(registration)
         blob = str(inputs.pop("__provider"))
         provider = dill.loads(base64.b64decode(blob))
         provider.configure(ConfigureRequest(DynamicConfig(config, stack_file.project)))
         checked = provider.check({}, inputs).inputs
         try:
+            if planned_project:
+                # Its id, when this stack made it before, lets lookups scoped
+                # to the project find what belongs to it.
+                known = provider.read_planned(checked)
+                if known is None:
+                    return _echo_inputs(registration)
+                return known[0], {**registration.inputs, **known[1]}
             found = provider.create(checked)
         except (ApiError, ControlPlaneUnreachable):
             raise  # the connection, not the reference: no use trying the rest

@@ -915,3 +915,84 @@ def test_a_variable_the_inference_sets_itself_needs_no_credential_of_the_asset()
     ours = [{"name": "API_KEY", "secret": {"name": "mine", "key": "k"}}]
 
     assert variables_from_asset(asset, ours) == ours
+
+
+def test_online_reads_the_stacks_own_project_and_names_what_up_would_hit(
+    capsys: pytest.CaptureFixture[str],
+    connection: dict[str, str],
+    client: RunaiClient,
+    team_assets: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    from preflight.__main__ import main
+
+    name = "scratch-own-project"
+    quotas = [{"nodePool": "default", "gpu": 1}]
+    document = _local_document()
+    config = document["config"]
+    config.update(
+        {
+            "runai:url": connection["runai:url"],
+            "runai:clusterId": connection["runai:clusterId"],
+            "runai-hf:projects": [{"name": "own-project", "quotas": quotas}],
+            "runai-hf:environments": {
+                "mine": {"existing": True, "runaiName": "project-env"}
+            },
+        }
+    )
+    config["runai-hf:inferences"][0]["environment"] = "mine"
+    path = PROJECT_DIR / "stacks" / f"Pulumi.{name}.yaml"
+    monkeypatch.setenv("RUNAI_CLIENT_SECRET", connection["runai:clientSecret"])
+    projects = configured_project_provider(connection)
+    made = projects.create(
+        {
+            "name": "own-project",
+            "clusterId": connection["runai:clusterId"],
+            "quotas": quotas,
+            "description": f"managed by Pulumi stack runai-hf/{name}",
+        }
+    )
+    environment = client.post(
+        "/api/v1/asset/environment",
+        {
+            "meta": {
+                "name": "project-env",
+                "scope": "project",
+                "projectId": int(made.outs["projectId"]),
+            },
+            "spec": {"image": "team/project-image:1"},
+        },
+    )
+    try:
+        path.write_text(yaml.safe_dump(document))
+        found = main(["--stack", name, "--online", "--json"])
+        plan = json.loads(capsys.readouterr().out)
+        config["runai-hf:projects"][0]["department"] = "no-such-department"
+        path.write_text(yaml.safe_dump(document))
+        unknown = main(["--stack", name, "--online"])
+        unknown_err = capsys.readouterr().err
+    finally:
+        path.unlink(missing_ok=True)
+        client.delete(f"/api/v1/asset/environment/{environment['meta']['id']}")
+        projects.delete(str(made.id), made.outs)
+
+    inference = next(r for r in plan["resources"] if r["type"].endswith(":Inference"))
+    assert found == 0
+    assert inference["inputs"]["spec"]["image"] == "team/project-image:1"
+    assert unknown == 1 and "department 'no-such-department' does not exist" in (
+        unknown_err
+    )
+
+
+def configured_project_provider(connection: dict[str, str]) -> Any:
+    from pulumi.dynamic import ConfigureRequest
+    from pulumi.dynamic.config import Config
+
+    from components._providers import ProjectProvider
+
+    provider = ProjectProvider()
+    provider.configure(ConfigureRequest(Config(dict(connection), "runai-hf")))
+    return provider

@@ -93,6 +93,29 @@ class ProjectProvider(RunaiProvider):
         logger.debug("project %s: created as %s", props["name"], project_id)
         return CreateResult(project_id, self._outputs(props, project))
 
+    def read_planned(self, props: Mapping[str, Any]) -> tuple[str, Any] | None:
+        """For an online preflight, reads only: the project this stack would
+        create, if this stack made it already (its id and outputs), else None.
+
+        Raises what `pulumi up` would run into: a department that does not
+        exist, a project of that name that is someone else's.
+        """
+        with self.client() as client:
+            if props.get("department"):
+                self._department_id(client, str(props["department"]))
+            filters = [f"name=={props['name']}", f"clusterId=={props['clusterId']}"]
+            found = client.get(_PATH, filterBy=filters)["projects"]
+            if not found:
+                return None
+            ours = self._kept_by_this_stack(client, props)
+        if ours is None:
+            raise RunaiHFError(
+                f"project {props['name']}: Run:ai has a project of that name that "
+                "this stack did not make, so creating it would fail; reference it "
+                "with existing: true, or give the stack's project another name"
+            )
+        return str(ours["id"]), self._outputs(props, ours)
+
     def _kept_by_this_stack(
         self, client: RunaiClient, props: Mapping[str, Any]
     ) -> Any | None:
