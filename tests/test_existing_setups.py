@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_engine import inferences_with, local_stack
 
 from components._client import ConnectionSettings, RunaiClient
@@ -28,6 +29,7 @@ from components.config import InferenceConfig, StackConfig
 from components.errors import ConfigError
 from conftest import PROJECT_DIR
 from emulator import serve_in_background
+from preflight.__main__ import main
 from preflight._stackfile import StackFile
 from preflight.engine import EngineError, SimulatedEngine
 
@@ -552,14 +554,10 @@ def test_reference_mistakes_are_named(values: dict[str, Any], expected: str) -> 
 def test_offline_preflight_shows_references_unresolved(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from preflight.__main__ import main
-
     path = PROJECT_DIR / "stacks" / "Pulumi.scratch-refs.yaml"
     document = json.loads(json.dumps(_local_document()))
     document["config"]["runai-hf:environments"] = PRESETS["environments"]
     document["config"]["runai-hf:inferences"][0]["environment"] = "shared"
-    import yaml
-
     path.write_text(yaml.safe_dump(document))
     try:
         status = main(["--stack", "scratch-refs", "--json"])
@@ -576,8 +574,6 @@ def test_offline_preflight_shows_references_unresolved(
 
 
 def _local_document() -> dict[str, Any]:
-    import yaml
-
     loaded: dict[str, Any] = yaml.safe_load(
         (PROJECT_DIR / "stacks" / "Pulumi.local.yaml").read_text()
     )
@@ -590,10 +586,6 @@ def test_online_preflight_resolves_an_environment_and_fails_on_a_missing_one(
     team_assets: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import yaml
-
-    from preflight.__main__ import main
-
     path = PROJECT_DIR / "stacks" / "Pulumi.scratch-online-refs.yaml"
     document = _local_document()
     config = document["config"]
@@ -693,10 +685,6 @@ def test_quota_policies_weigh_a_templates_gpus_once_it_is_read(
     team_assets: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import yaml
-
-    from preflight.__main__ import main
-
     big = client.post(
         "/api/v1/asset/compute",
         {
@@ -756,10 +744,6 @@ def test_quota_policies_weigh_a_templates_gpus_once_it_is_read(
 def test_a_change_plan_judges_references_without_reading_run_ai(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import yaml
-
-    from preflight.__main__ import main
-
     document = _local_document()
     config = document["config"]
     # Nothing listens there: a read would fail the plan.
@@ -799,10 +783,6 @@ def test_a_change_plan_judges_references_without_reading_run_ai(
 def test_lookups_of_look_alike_names_in_look_alike_projects_stay_apart(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import yaml
-
-    from preflight.__main__ import main
-
     document = _local_document()
     config = document["config"]
     quotas = [{"nodePool": "default", "gpu": 1}]
@@ -841,10 +821,6 @@ def test_another_projects_template_is_not_taken(
     team_assets: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import yaml
-
-    from preflight.__main__ import main
-
     pools = client.get("/api/v1/node-pools")["nodepools"]
     pool = next(p for p in pools if p["name"] == "default")
     owner = client.post(
@@ -925,10 +901,6 @@ def test_online_reads_the_stacks_own_project_and_names_what_up_would_hit(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    import yaml
-
-    from preflight.__main__ import main
-
     name = "scratch-own-project"
     quotas = [{"nodePool": "default", "gpu": 1}]
     document = _local_document()
