@@ -189,17 +189,24 @@ class LookupProvider(AssetProvider):
             compute={},
         )
         if props.get("kind") == "environment":
-            outputs["spec"] = self._with_secret_names(asset, outputs["spec"])
+            outputs["spec"] = self._with_secret_names(outputs["spec"])
         if props.get("kind") == "workload-template":
             outputs.update(self._template_assets(outputs["spec"]))
             specific = outputs["spec"].get("specificEnv") or {}
             if specific:
-                specific = self._with_secret_names(asset, specific)
+                specific = self._with_secret_names(specific)
                 outputs["spec"] = {**outputs["spec"], "specificEnv": specific}
         field = _CREDENTIAL_FIELDS.get(str(props.get("kind")))
         credential_id = (asset.get("spec") or {}).get(field) if field else None
         if credential_id:
-            outputs["secretName"] = self._credential_secret(asset, credential_id)
+            secret = self._credential_secret(str(credential_id))
+            if secret is None:
+                raise RunaiHFError(
+                    f"{self._label(props)} uses credential {credential_id}, which "
+                    "Run:ai does not have (or has no Kubernetes secret for); fix "
+                    "the data source in Run:ai"
+                )
+            outputs["secretName"] = secret
         return outputs
 
     def _template_assets(self, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -220,42 +227,39 @@ class LookupProvider(AssetProvider):
                 raise RunaiHFError(
                     f"workload template's {kind} {asset_id} does not exist in Run:ai"
                 )
-            found[kind] = self._with_secret_names(
-                asset, normalize(asset.get("spec") or {})
-            )
+            found[kind] = self._with_secret_names(normalize(asset.get("spec") or {}))
         return found
 
-    def _credential_secret(self, asset: Mapping[str, Any], credential_id: str) -> str:
-        """The Kubernetes secret behind the credential an asset uses."""
-        # Credentials are read by id per kind; a secret volume or a variable
-        # reads a generic secret as a rule, the other kinds are tried after it.
+    def _credential_secret(self, credential_id: str) -> str | None:
+        """The Kubernetes secret behind a credential, None when there is none.
+
+        Credentials are read by id per kind; a secret volume or a variable
+        reads a generic secret as a rule, the other kinds are tried after it.
+        """
         for kind in ("generic-secret", "password", "docker-registry"):
-            provider = self._at({"kind": "environment"})
-            provider.path = f"/api/v1/asset/credentials/{kind}"
-            credential = provider.fetch(str(credential_id))
+            credential = self._at_path(f"/api/v1/asset/credentials/{kind}").fetch(
+                str(credential_id)
+            )
             if credential is not None and self.cluster_name(credential):
                 return str(self.cluster_name(credential))
-        raise RunaiHFError(
-            f"{asset['meta']['name']!r} uses credential {credential_id}, which "
-            "Run:ai does not have (or has no Kubernetes secret for)"
-        )
+        return None
 
-    def _with_secret_names(
-        self, asset: Mapping[str, Any], spec: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def _with_secret_names(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """The spec with each credential-backed variable also naming its
-        Kubernetes secret, which is what an inference's variable takes."""
+        Kubernetes secret, which is what an inference's variable takes.
+
+        One whose credential is gone is left as it is: an inference that sets
+        that variable itself does not need it, and one that does not is told.
+        """
         variables = []
         for variable in spec.get("environmentVariables") or []:
             credential = variable.get("credential") or {}
-            if credential.get("assetId"):
-                try:
-                    name = self._credential_secret(asset, credential["assetId"])
-                except RunaiHFError:
-                    # Left unresolved: an inference that sets this variable
-                    # itself does not need it; one that does not is told.
-                    variables.append(variable)
-                    continue
+            name = (
+                self._credential_secret(credential["assetId"])
+                if credential.get("assetId")
+                else None
+            )
+            if name is not None:
                 secret = {"name": name, "key": credential.get("key")}
                 variable = {**variable, "secret": secret}
             variables.append(variable)
@@ -263,11 +267,14 @@ class LookupProvider(AssetProvider):
             return dict(spec)
         return {**spec, "environmentVariables": variables}
 
-    def _at(self, props: Mapping[str, Any]) -> LookupProvider:
+    def _at_path(self, path: str) -> LookupProvider:
         provider = LookupProvider()
         provider._config = self._config
-        provider.path = COLLECTIONS[str(props.get("kind"))]
+        provider.path = path
         return provider
+
+    def _at(self, props: Mapping[str, Any]) -> LookupProvider:
+        return self._at_path(COLLECTIONS[str(props.get("kind"))])
 
     @staticmethod
     def _label(props: Mapping[str, Any]) -> str:
