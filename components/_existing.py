@@ -20,6 +20,7 @@ __all__ = [
     "compute_from_asset",
     "environment_from_asset",
     "storage_from_asset",
+    "storage_with_template",
     "template_environment",
     "variables_from_asset",
 ]
@@ -60,6 +61,16 @@ _COMPUTE_GROUPS: dict[str, tuple[str, ...]] = {
 drops: a portion request replaces a memory request, and the other way)."""
 
 _COMPUTE_ASSET_KEYS = frozenset(k for keys in _COMPUTE_GROUPS.values() for k in keys)
+
+_STORAGE_KEYS = {
+    "pvc": "pvc",
+    "nfs": "nfs",
+    "host-path": "hostPath",
+    "git": "git",
+    "config-map": "configMapVolume",
+    "secret": "secretVolume",
+}
+"""A lookup's data source kind -> its list under the inference's `spec.storage`."""
 
 _STORAGE_FIELDS = {
     "nfs": ("server", "path", "mountPath", "readOnly"),
@@ -219,3 +230,25 @@ def storage_from_asset(
             "authenticationMethod": "password",
         }
     return entry
+
+
+def storage_with_template(
+    storage: Mapping[str, Any], sources: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The inference's mounts, then a template's data sources where the
+    inference has no mount of that name or at that path (its own win)."""
+    result = {key: list(entries) for key, entries in storage.items()}
+    taken = {
+        (entry.get("name"), entry.get("mountPath") or entry.get("path"))
+        for entries in result.values()
+        for entry in entries
+    }
+    names = {name for name, _ in taken}
+    paths = {path for _, path in taken}
+    for source in sources:
+        entry = storage_from_asset(str(source["kind"]), str(source["name"]), source)
+        path = entry.get("mountPath") or entry.get("path")
+        if entry["name"] in names or path in paths:
+            continue
+        result.setdefault(_STORAGE_KEYS[str(source["kind"])], []).append(entry)
+    return result

@@ -110,6 +110,7 @@ class RunaiLookup(Resource, module="runai", name="Lookup"):
     secretName: pulumi.Output[str]
     environment: pulumi.Output[dict[str, Any]]
     compute: pulumi.Output[dict[str, Any]]
+    dataSources: pulumi.Output[list[dict[str, Any]]]
 
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions
@@ -121,6 +122,7 @@ class RunaiLookup(Resource, module="runai", name="Lookup"):
             "secretName": None,
             "environment": None,
             "compute": None,
+            "dataSources": None,
         }
         _unwrap_pickler()
         super().__init__(LookupProvider(), name, {**props, **outputs}, opts)

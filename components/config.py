@@ -1142,9 +1142,10 @@ class InferenceConfig(_Model):
     compute: str | None = None
     """A compute resource of this stack to start from; fields set here override it."""
     template: str | None = Field(default=None, min_length=1)
-    """A Run:ai workload template, by name, looked up when the program runs; Run:ai
-    fills what the inference leaves unset from it (its environment's image,
-    command and variables, its compute resource). Fields set here override."""
+    """A Run:ai workload template, by name, looked up when the program runs: what
+    the inference leaves unset is copied from it (its environment's image,
+    command and variables, its compute resource, its data sources). Fields set
+    here override."""
     template_id: Annotated[str, AfterValidator(_uuid)] | None = None
     """The same, by the template's id (a UUID), for a template found elsewhere."""
     data_source_set: str | None = None

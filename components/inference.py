@@ -11,6 +11,7 @@ import pulumi
 from ._existing import (
     compute_from_asset,
     environment_from_asset,
+    storage_with_template,
     variables_from_asset,
 )
 from ._knative import KnativeInputs, render_service, service_name, service_url
@@ -73,6 +74,8 @@ class HFInferenceArgs:
     """The spec of an existing Run:ai environment to copy unset fields from."""
     compute_asset: pulumi.Output[dict[str, Any]] | None = None
     """The spec of an existing Run:ai compute resource to copy requests from."""
+    template_sources: pulumi.Output[list[dict[str, Any]]] | None = None
+    """The data sources of that template, as its lookup read them."""
     template_id: pulumi.Input[str] | None = None
     """The Run:ai workload template the inference is made from; what it gives
     arrives through `environment_asset` and `compute_asset`, copied inline."""
@@ -271,6 +274,11 @@ def _with_assets(spec: dict[str, Any], args: HFInferenceArgs) -> dict[str, Any]:
     preview still shows the rest of the spec as known.
     """
     settings = args.settings
+    if args.template_sources is not None:
+        own = pulumi.Output.from_input(spec.get("storage") or {})
+        spec["storage"] = pulumi.Output.all(own, args.template_sources).apply(
+            lambda found: storage_with_template(found[0], found[1]) or None
+        )
     if args.compute_asset is not None:
         compute = spec["compute"]
         spec["compute"] = args.compute_asset.apply(

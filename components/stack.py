@@ -124,6 +124,7 @@ def deploy_stack(config: StackConfig, *, secret: SecretReader) -> dict[str, Any]
                     environment_asset=presets.lookup("environment", settings),
                     compute_asset=presets.lookup("compute", settings),
                     template_id=presets.template_id(settings),
+                    template_sources=presets.template_sources(settings),
                 ),
             )
         )
@@ -437,6 +438,12 @@ class _Presets:
     def template_id(self, settings: InferenceConfig) -> pulumi.Input[str] | None:
         template = self.template(settings)
         return template.assetId if template is not None else None
+
+    def template_sources(
+        self, settings: InferenceConfig
+    ) -> pulumi.Output[list[dict[str, Any]]] | None:
+        template = self.template(settings)
+        return template.dataSources if template is not None else None
 
     def template(self, settings: InferenceConfig) -> RunaiLookup | None:
         """The workload template the inference names, by name or by id."""

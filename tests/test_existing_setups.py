@@ -22,6 +22,7 @@ from components._existing import (
     compute_from_asset,
     environment_from_asset,
     storage_from_asset,
+    storage_with_template,
     variables_from_asset,
 )
 from components._providers._base import RunaiProvider
@@ -152,6 +153,7 @@ def team_assets(client: RunaiClient) -> Iterator[dict[str, str]]:
                 "assets": {
                     "environment": ids["environment"],
                     "compute": ids["compute"],
+                    "datasources": [{"id": ids["nfs"], "kind": "nfs"}],
                 },
                 "specificEnv": {
                     "environmentVariables": [{"name": "TEMPLATE_VAR", "value": "t"}]
@@ -357,6 +359,9 @@ def test_a_workload_template_fills_what_the_stack_leaves_unset(
     assert "Qwen/Qwen2.5-0.5B-Instruct" in spec["args"]
     names = [variable["name"] for variable in spec["environmentVariables"]]
     assert {"VLLM_LOGGING_LEVEL", "TEMPLATE_VAR", "HF_TOKEN"} <= set(names)
+    # The template's data source is mounted beside the stack's model store.
+    assert [m["server"] for m in spec["storage"]["nfs"]] == ["nfs.team.internal"]
+    assert spec["storage"]["pvc"][0]["name"] == "model-store"
     # An edit to the template's compute resource is an update of the inference.
     assert after_edit["compute"]["cpuCoreRequest"] == 3
     assert second.updated and "Inference chat-qwen" in second.updated
@@ -968,3 +973,23 @@ def configured_project_provider(connection: dict[str, str]) -> Any:
     provider = ProjectProvider()
     provider.configure(ConfigureRequest(Config(dict(connection), "runai-hf")))
     return provider
+
+
+def test_the_stacks_own_mounts_win_over_a_templates() -> None:
+    own = {"nfs": [{"name": "corpus", "server": "a", "path": "/e", "mountPath": "/d"}]}
+    sources = [
+        {"kind": "nfs", "name": "corpus", "spec": {"server": "b", "mountPath": "/x"}},
+        {"kind": "nfs", "name": "other", "spec": {"server": "c", "mountPath": "/d"}},
+        {
+            "kind": "config-map",
+            "name": "tpl",
+            "spec": {"configMap": "t", "mountPath": "/t"},
+        },
+    ]
+
+    merged = storage_with_template(own, sources)
+
+    assert merged["nfs"] == own["nfs"]
+    assert merged["configMapVolume"] == [
+        {"name": "tpl", "configMap": "t", "mountPath": "/t"}
+    ]

@@ -50,6 +50,15 @@ SCOPES = ("project", "department", "cluster", "tenant")
 _IDENTITY = ["kind", "name", "scope", "projectId", "byId"]
 _CREDENTIAL_FIELDS = {"secret": "credentialAssetId", "git": "credentialId"}
 """Data source kinds that name a credential, and the spec field naming it."""
+_TEMPLATE_KINDS = {
+    "pvc": "pvc",
+    "nfs": "nfs",
+    "hostPath": "host-path",
+    "git": "git",
+    "config-map": "config-map",
+    "secret-volume": "secret",
+}
+"""A template's data source kinds (the API's AssetKind) -> the lookup's."""
 _WHAT = {
     "environment": "environment",
     "compute": "compute resource",
@@ -104,7 +113,7 @@ class LookupProvider(AssetProvider):
         if asset is None:
             return diff_result(["name"], ["name"], delete_first=False)
         fresh = self._outputs(news, asset)
-        watched = ("spec", "secretName", "environment", "compute")
+        watched = ("spec", "secretName", "environment", "compute", "dataSources")
         moved = [k for k in watched if fresh.get(k) != olds.get(k)]
         return diff_result(moved, [], delete_first=False)
 
@@ -187,6 +196,7 @@ class LookupProvider(AssetProvider):
             secretName="",
             environment={},
             compute={},
+            dataSources=[],
         )
         if props.get("kind") == "environment":
             outputs["spec"] = self._with_secret_names(outputs["spec"])
@@ -216,8 +226,12 @@ class LookupProvider(AssetProvider):
         lookup like an edit to the template itself.
         """
         assets = spec.get("assets") or {}
-        found: dict[str, Any] = {"environment": {}, "compute": {}}
-        for kind in found:
+        found: dict[str, Any] = {
+            "environment": {},
+            "compute": {},
+            "dataSources": self._template_data_sources(assets),
+        }
+        for kind in ("environment", "compute"):
             reference = assets.get(kind)
             asset_id = reference.get("id") if isinstance(reference, dict) else None
             if not asset_id:
@@ -229,6 +243,33 @@ class LookupProvider(AssetProvider):
                 )
             found[kind] = self._with_secret_names(normalize(asset.get("spec") or {}))
         return found
+
+    def _template_data_sources(self, assets: Mapping[str, Any]) -> list[Any]:
+        """Each data source a template names, as a lookup would give it."""
+        sources = []
+        for reference in assets.get("datasources") or []:
+            kind = _TEMPLATE_KINDS.get(str(reference.get("kind")))
+            if kind is None:
+                raise RunaiHFError(
+                    f"the workload template names a {reference.get('kind')} data "
+                    "source, which an inference cannot mount"
+                )
+            props = {"kind": kind, "name": reference.get("name") or reference["id"]}
+            asset = self._at(props).fetch(str(reference["id"]))
+            if asset is None:
+                raise RunaiHFError(
+                    f"the workload template's {kind} data source {reference['id']} "
+                    "does not exist in Run:ai"
+                )
+            outputs = self._outputs(props, asset)
+            sources.append(
+                {
+                    "kind": kind,
+                    "name": asset["meta"]["name"],
+                    **{k: outputs[k] for k in ("spec", "clusterName", "secretName")},
+                }
+            )
+        return sources
 
     def _credential_secret(self, credential_id: str) -> str | None:
         """The Kubernetes secret behind a credential, None when there is none.
